@@ -1,0 +1,107 @@
+#include <ember/autograd/engine.h>
+#include <ember/autograd/grad_mode.h>
+#include <ember/autograd/node.h>
+#include <ember/core/error.h>
+#include <ember/ops/ops.h>
+
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace ember::autograd {
+
+namespace {
+
+// Gradients arriving at one node, one slot per output of its forward op, summed as they come.
+using InputBuffer = TensorList;
+
+void accumulate(InputBuffer& buffer, uint32_t slot, Tensor grad) {
+  if (!grad.defined()) return;
+  if (buffer.size() <= slot) buffer.resize(slot + 1);
+  Tensor& held = buffer[slot];
+  held = held.defined() ? add(held, grad) : std::move(grad);
+}
+
+// Number of edges that point at each node reachable from the roots (iterative DFS).
+std::unordered_map<Node*, int> count_dependencies(const std::vector<Edge>& root_edges) {
+  std::unordered_map<Node*, int> dependencies;
+  std::unordered_set<Node*> seen;
+  std::vector<Node*> stack;
+  for (const Edge& e : root_edges) {
+    if (seen.insert(e.function.get()).second) stack.push_back(e.function.get());
+  }
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    for (const Edge& next : node->next_edges()) {
+      if (!next.valid()) continue;
+      ++dependencies[next.function.get()];
+      if (seen.insert(next.function.get()).second) stack.push_back(next.function.get());
+    }
+  }
+  return dependencies;
+}
+
+}  // namespace
+
+void backward(const TensorList& roots, const TensorList& grad_roots, bool retain_graph) {
+  EMBER_CHECK(roots.size() == grad_roots.size(), "backward: ", roots.size(), " roots but ", grad_roots.size(),
+              " gradients");
+  NoGradGuard no_grad;  // backward computations are never themselves recorded
+
+  std::vector<Edge> root_edges;
+  std::unordered_map<Node*, InputBuffer> buffers;
+  std::unordered_map<Node*, std::shared_ptr<Node>> owners;  // keeps nodes alive while queued
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& root = roots[i];
+    EMBER_CHECK(root.requires_grad(), "backward: tensor ", i, " (", root.str(),
+                ") does not require grad and has no grad_fn");
+    Tensor grad = grad_roots[i];
+    if (!grad.defined()) {
+      EMBER_CHECK(root.numel() == 1, "backward: grad can be implicitly created only for a tensor with one element; ",
+                  root.str(), " needs an explicit gradient");
+      grad = ones_like(root);
+    }
+    EMBER_CHECK(grad.sizes() == root.sizes(), "backward: gradient ", grad.str(), " does not match root ", root.str());
+    Edge edge = gradient_edge(root);
+    owners[edge.function.get()] = edge.function;
+    accumulate(buffers[edge.function.get()], edge.input_nr, grad);
+    root_edges.push_back(edge);
+  }
+
+  std::unordered_map<Node*, int> dependencies = count_dependencies(root_edges);
+  std::deque<std::shared_ptr<Node>> ready;
+  std::unordered_set<Node*> queued;
+  for (const Edge& e : root_edges) {
+    if (dependencies[e.function.get()] == 0 && queued.insert(e.function.get()).second) ready.push_back(e.function);
+  }
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = std::move(ready.front());
+    ready.pop_front();
+    InputBuffer grads = std::move(buffers[node.get()]);
+    buffers.erase(node.get());
+    grads.resize(node->num_outputs());
+
+    bool any_grad = false;
+    for (const Tensor& g : grads) any_grad = any_grad || g.defined();
+    TensorList input_grads;
+    if (any_grad) input_grads = node->apply(std::move(grads));
+    if (!retain_graph) {
+      node->release_saved();
+      node->mark_released();
+    }
+
+    const std::vector<Edge>& edges = node->next_edges();
+    EMBER_CHECK(!any_grad || input_grads.size() == edges.size() || edges.empty(), node->name(), " returned ",
+                input_grads.size(), " gradients for ", edges.size(), " inputs");
+    for (size_t i = 0; i < edges.size(); ++i) {
+      const Edge& next = edges[i];
+      if (!next.valid()) continue;
+      if (any_grad) accumulate(buffers[next.function.get()], next.input_nr, std::move(input_grads[i]));
+      if (--dependencies[next.function.get()] == 0) ready.push_back(next.function);
+    }
+  }
+}
+
+}  // namespace ember::autograd

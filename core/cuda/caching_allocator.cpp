@@ -1,0 +1,143 @@
+// The caching device allocator. Freed blocks go back to a free list keyed by (stream, size) on
+// their device instead of to cudaFree, and a later request of a similar size on the same stream
+// reuses them: after the first training step, every allocation is a cache hit.
+//
+// Sizes are rounded up (512 B granules up to 1 MiB, 2 MiB granules above) so that slightly
+// different requests share blocks; a cached block is reused for a request of at least half its
+// size. A block is only reused on the stream it was allocated on, which orders the reuse after
+// every kernel that touched it there. On cudaMalloc failure the device's cache is released and the
+// call retried once.
+#include <ember/core/cuda.h>
+#include <ember/core/cuda/check.h>
+
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace ember::cuda {
+
+namespace {
+
+size_t round_size(size_t nbytes) {
+  constexpr size_t kSmall = 512, kLarge = 2u << 20, kSmallLimit = 1u << 20;
+  nbytes = std::max<size_t>(nbytes, 1);
+  size_t granule = nbytes <= kSmallLimit ? kSmall : kLarge;
+  return (nbytes + granule - 1) / granule * granule;
+}
+
+struct Block {
+  void* ptr;
+  size_t size;
+  cudaStream_t stream;
+};
+
+class DeviceCache {
+ public:
+  void* allocate(int device, size_t nbytes, cudaStream_t stream) {
+    size_t size = round_size(nbytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.num_allocs;
+    auto& free_list = free_[stream];
+    auto it = free_list.lower_bound(size);
+    if (it != free_list.end() && it->first <= 2 * size) {
+      void* ptr = it->second;
+      live_[ptr] = {ptr, it->first, stream};
+      stats_.allocated_bytes += it->first;
+      ++stats_.cache_hits;
+      free_list.erase(it);
+      return ptr;
+    }
+    void* ptr = nullptr;
+    cudaError_t status = cudaMalloc(&ptr, size);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      release_cached_locked();
+      status = cudaMalloc(&ptr, size);
+    }
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      EMBER_FAIL("CUDA out of memory on device ", device, " allocating ", nbytes, " bytes (", stats_.allocated_bytes,
+                 " bytes in tensors, ", stats_.reserved_bytes, " reserved): ", cudaGetErrorString(status));
+    }
+    ++stats_.num_device_allocs;
+    stats_.reserved_bytes += size;
+    stats_.allocated_bytes += size;
+    live_[ptr] = {ptr, size, stream};
+    return ptr;
+  }
+
+  void release(void* ptr) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_.find(ptr);
+    if (it == live_.end()) return;  // never ours: nothing to do (destructors must not throw)
+    Block block = it->second;
+    live_.erase(it);
+    stats_.allocated_bytes -= block.size;
+    free_[block.stream].emplace(block.size, block.ptr);
+  }
+
+  void release_cached() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_cached_locked();
+  }
+
+  AllocatorStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+  void reset_stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    AllocatorStats fresh;
+    fresh.allocated_bytes = stats_.allocated_bytes;
+    fresh.reserved_bytes = stats_.reserved_bytes;
+    stats_ = fresh;
+  }
+
+ private:
+  void release_cached_locked() {
+    cudaDeviceSynchronize();  // a cached block may still be read by queued kernels
+    for (auto& [stream, blocks] : free_) {
+      for (auto& [size, ptr] : blocks) {
+        cudaFree(ptr);
+        stats_.reserved_bytes -= size;
+        ++stats_.num_device_frees;
+      }
+    }
+    free_.clear();
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<cudaStream_t, std::multimap<size_t, void*>> free_;
+  std::unordered_map<void*, Block> live_;
+  AllocatorStats stats_;
+};
+
+constexpr int kMaxDevices = 64;
+
+DeviceCache& cache(int device) {
+  // Deliberately leaked: tensors freed during static destruction must still find their cache.
+  static DeviceCache* caches = new DeviceCache[kMaxDevices];
+  return caches[device];
+}
+
+}  // namespace
+
+namespace detail {
+DataPtr allocate_device(int device, size_t nbytes) {
+  EMBER_CHECK(is_available(), "cannot allocate on cuda:", device, ": no CUDA device is available");
+  EMBER_CHECK(device >= 0 && device < device_count(), "no CUDA device ", device, " (", device_count(), " present)");
+  int previous = current_device();
+  if (previous != device) EMBER_CUDA_CHECK(cudaSetDevice(device));
+  void* ptr = cache(device).allocate(device, nbytes, current_raw_stream(device));
+  if (previous != device) EMBER_CUDA_CHECK(cudaSetDevice(previous));
+  return DataPtr(ptr, cuda_device(device), [device](void* p) { cache(device).release(p); });
+}
+}  // namespace detail
+
+AllocatorStats allocator_stats(int device) { return cache(device < 0 ? current_device() : device).stats(); }
+void reset_allocator_stats(int device) { cache(device < 0 ? current_device() : device).reset_stats(); }
+void empty_cache() {
+  for (int d = 0; d < device_count(); ++d) cache(d).release_cached();
+}
+
+}  // namespace ember::cuda

@@ -1,0 +1,37 @@
+// core/cuda.h for builds without CUDA: no device, and a clear error wherever one is needed.
+#ifndef EMBER_WITH_CUDA
+#include <ember/core/cuda.h>
+#include <ember/core/error.h>
+
+namespace ember::cuda {
+
+namespace {
+[[noreturn]] void no_cuda(const char* what) {
+  EMBER_FAIL(what, ": this build of Ember has no CUDA support (configured with EMBER_CUDA=OFF or without nvcc)");
+}
+}  // namespace
+
+bool is_available() { return false; }
+int device_count() { return 0; }
+void synchronize(int) { no_cuda("cuda::synchronize"); }
+void set_device(int) { no_cuda("cuda::set_device"); }
+int current_device() { no_cuda("cuda::current_device"); }
+void Stream::synchronize() const { no_cuda("Stream::synchronize"); }
+Stream current_stream(int) { no_cuda("cuda::current_stream"); }
+void set_current_stream(Stream) { no_cuda("cuda::set_current_stream"); }
+Stream create_stream(int, bool) { no_cuda("cuda::create_stream"); }
+void stream_wait(Stream, Stream) { no_cuda("cuda::stream_wait"); }
+StreamGuard::StreamGuard(Stream) { no_cuda("cuda::StreamGuard"); }
+StreamGuard::~StreamGuard() = default;
+AllocatorStats allocator_stats(int) { no_cuda("cuda::allocator_stats"); }
+void reset_allocator_stats(int) { no_cuda("cuda::reset_allocator_stats"); }
+void empty_cache() {}
+
+namespace detail {
+DataPtr allocate_device(int device, size_t) { no_cuda(("allocate on cuda:" + std::to_string(device)).c_str()); }
+DataPtr allocate_pinned(size_t) { no_cuda("allocate_pinned"); }
+void memcpy(void*, Device, const void*, Device, size_t, bool) { no_cuda("copy to or from a CUDA tensor"); }
+}  // namespace detail
+
+}  // namespace ember::cuda
+#endif

@@ -1,0 +1,259 @@
+#include <ember/core/tensor.h>
+
+#include <ember/autograd/engine.h>
+#include <ember/autograd/grad_mode.h>
+#include <ember/core/cuda.h>
+#include <ember/core/error.h>
+#include <ember/kernels/copy.h>
+#include <ember/kernels/dispatch.h>
+
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+
+namespace ember {
+
+namespace {
+
+std::shared_ptr<TensorImpl> new_impl(const Shape& sizes, DType dtype, Device device) {
+  for (int64_t s : sizes) EMBER_CHECK(s >= 0, "cannot create a tensor with negative size ", shape_str(sizes));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->sizes = sizes;
+  impl->strides = contiguous_strides(sizes);
+  impl->dtype = dtype;
+  impl->storage = std::make_shared<Storage>(device, shape_numel(sizes) * element_size(dtype));
+  return impl;
+}
+
+// Host<->device copy of a contiguous block; staged through pinned memory when asynchronous.
+void copy_between_devices(const Tensor& src, const Tensor& dst, bool non_blocking);
+
+}  // namespace
+
+// ---------------------------------------------------------------- metadata
+
+TensorImpl& Tensor::impl() const {
+  EMBER_CHECK(impl_ != nullptr, "use of an undefined Tensor");
+  return *impl_;
+}
+
+int64_t Tensor::size(int64_t d) const { return sizes()[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+
+bool Tensor::is_contiguous() const {
+  int64_t expected = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (sizes()[i] == 1) continue;
+    if (strides()[i] != expected) return false;
+    expected *= sizes()[i];
+  }
+  return true;
+}
+
+std::string Tensor::str() const {
+  if (!defined()) return "Tensor(undefined)";
+  return "Tensor" + shape_str(sizes()) + " " + dtype_name(dtype()) + " " + device().str();
+}
+
+void Tensor::check_dtype(DType expected) const {
+  EMBER_CHECK(dtype() == expected, "data<", dtype_name(expected), ">() called on a ", str());
+}
+
+void* Tensor::data_ptr() const {
+  return static_cast<char*>(impl().storage->data()) + impl().offset * element_size(dtype());
+}
+
+double Tensor::item() const {
+  EMBER_CHECK(numel() == 1, "item(): expected a tensor with one element, got ", str());
+  return to_vector<double>()[0];
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor host = to(kCPU).to(dtype_of<T>::value).contiguous();
+  const T* p = host.data<T>();
+  return std::vector<T>(p, p + host.numel());
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
+
+// ---------------------------------------------------------------- in-place writes
+
+namespace {
+void check_inplace_allowed(const Tensor& t, const char* op) {
+  EMBER_CHECK(!(autograd::GradMode::is_enabled() && t.requires_grad()), op,
+              ": in-place write to a tensor that requires grad; wrap it in ember::NoGradGuard");
+}
+}  // namespace
+
+Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
+  check_inplace_allowed(*this, "copy_");
+  EMBER_CHECK(src.defined(), "copy_: source is undefined");
+  Tensor source = src;
+  if (src.sizes() != sizes()) {
+    // Broadcast the source to our shape (a stride-0 view, no data moved).
+    Shape b = broadcast_shapes(src.sizes(), sizes(), "copy_");
+    EMBER_CHECK(b == sizes(), "copy_: source ", shape_str(src.sizes()), " does not broadcast to ",
+                shape_str(sizes()));
+    Shape strides(dim(), 0);
+    int64_t lead = dim() - src.dim();
+    for (int64_t i = 0; i < src.dim(); ++i)
+      strides[lead + i] = src.sizes()[i] == 1 ? 0 : src.strides()[i];
+    source = detail::make_view(src, sizes(), strides, src.offset());
+  }
+  if (source.device() == device()) {
+    EMBER_KERNEL(device(), copy, source, *this);
+  } else {
+    copy_between_devices(source, *this, non_blocking);
+  }
+  return *this;
+}
+
+Tensor& Tensor::fill_(double value) {
+  check_inplace_allowed(*this, "fill_");
+  EMBER_KERNEL(device(), fill, *this, value);
+  return *this;
+}
+
+Tensor& Tensor::zero_() { return fill_(0.0); }
+
+// ---------------------------------------------------------------- autograd accessors
+
+Tensor& Tensor::set_requires_grad(bool requires_grad) {
+  EMBER_CHECK(!requires_grad || is_floating(dtype()), "requires_grad needs a floating dtype, got ", str());
+  EMBER_CHECK(is_leaf() || requires_grad, "set_requires_grad(false) on a non-leaf tensor; use detach()");
+  impl().requires_grad = requires_grad;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return Tensor(impl().grad); }
+
+void Tensor::set_grad(const Tensor& grad) const {
+  if (grad.defined()) {
+    EMBER_CHECK(grad.sizes() == sizes() && grad.dtype() == dtype() && grad.device() == device(),
+                "set_grad: gradient ", grad.str(), " does not match ", str());
+  }
+  impl().grad = grad.impl_ptr();
+}
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = this->impl().storage;
+  impl->sizes = sizes();
+  impl->strides = strides();
+  impl->offset = offset();
+  impl->dtype = dtype();
+  return Tensor(impl);
+}
+
+void Tensor::register_grad_hook(GradHook hook) const {
+  EMBER_CHECK(is_leaf() && requires_grad(), "register_grad_hook: only leaf tensors that require grad have hooks, got ", str());
+  impl().grad_hooks.push_back(std::move(hook));
+}
+
+Tensor& Tensor::set_name(const std::string& name) {
+  impl().name = name;
+  return *this;
+}
+
+void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  autograd::backward({*this}, {gradient}, retain_graph);
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  os << t.str();
+  if (!t.defined()) return os;
+  std::vector<double> values = t.to_vector<double>();
+  os << " {";
+  size_t shown = std::min<size_t>(values.size(), 16);
+  for (size_t i = 0; i < shown; ++i) os << (i ? ", " : "") << values[i];
+  if (shown < values.size()) os << ", ...";
+  return os << "}";
+}
+
+// ---------------------------------------------------------------- factories
+
+Tensor empty(const Shape& sizes, TensorOptions options) {
+  Tensor t(new_impl(sizes, options.dtype, options.device));
+  if (options.requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
+Tensor full(const Shape& sizes, double value, TensorOptions options) {
+  bool requires_grad = options.requires_grad;
+  options.requires_grad = false;
+  Tensor t = empty(sizes, options);
+  t.fill_(value);
+  return requires_grad ? t.set_requires_grad(true) : t;
+}
+Tensor zeros(const Shape& sizes, TensorOptions options) { return full(sizes, 0.0, options); }
+Tensor ones(const Shape& sizes, TensorOptions options) { return full(sizes, 1.0, options); }
+Tensor empty_like(const Tensor& t) { return empty(t.sizes(), TensorOptions(t.dtype()).with_device(t.device())); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), TensorOptions(t.dtype()).with_device(t.device())); }
+Tensor ones_like(const Tensor& t) { return ones(t.sizes(), TensorOptions(t.dtype()).with_device(t.device())); }
+
+Tensor scalar_tensor(double value, TensorOptions options) { return full({}, value, options); }
+
+Tensor arange(double start, double end, double step, TensorOptions options) {
+  EMBER_CHECK(step != 0 && (end - start) / step >= 0, "arange: bad range start=", start, " end=", end, " step=", step);
+  int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
+  std::vector<double> values(n);
+  for (int64_t i = 0; i < n; ++i) values[i] = start + i * step;
+  Tensor host = from_blob(values.data(), {n}, kFloat64).to(options.dtype);
+  return host.to(options.device);
+}
+
+Tensor from_blob(const void* host_data, const Shape& sizes, DType dtype, Device device) {
+  Tensor host(new_impl(sizes, dtype, kCPU));
+  if (host.nbytes()) std::memcpy(host.data_ptr(), host_data, host.nbytes());
+  return device.is_cpu() ? host : host.to(device);
+}
+
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& sizes, TensorOptions options) {
+  EMBER_CHECK(static_cast<int64_t>(values.size()) == shape_numel(sizes), "from_vector: ", values.size(),
+              " values for shape ", shape_str(sizes));
+  Tensor t = from_blob(values.data(), sizes, dtype_of<T>::value, kCPU);
+  if (options.dtype != t.dtype()) t = t.to(options.dtype);
+  t = t.to(options.device);
+  if (options.requires_grad) t.set_requires_grad(true);
+  return t;
+}
+template Tensor from_vector<float>(const std::vector<float>&, const Shape&, TensorOptions);
+template Tensor from_vector<double>(const std::vector<double>&, const Shape&, TensorOptions);
+template Tensor from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, TensorOptions);
+template Tensor from_vector<uint8_t>(const std::vector<uint8_t>&, const Shape&, TensorOptions);
+
+namespace detail {
+Tensor make_view(const Tensor& t, const Shape& sizes, const Shape& strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.storage();
+  impl->sizes = sizes;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = t.dtype();
+  return Tensor(impl);
+}
+
+Tensor empty_on(const Shape& sizes, DType dtype, Device device) { return Tensor(new_impl(sizes, dtype, device)); }
+}  // namespace detail
+
+// ---------------------------------------------------------------- cross-device copies
+
+namespace {
+void copy_between_devices(const Tensor& src, const Tensor& dst, bool non_blocking) {
+  // Bring both sides to a contiguous block of dst's dtype on their own device, then one memcpy.
+  Tensor src_block = src.dtype() == dst.dtype() && src.is_contiguous()
+                         ? src
+                         : detail::empty_on(src.sizes(), dst.dtype(), src.device());
+  if (!src_block.is_same(src)) EMBER_KERNEL(src.device(), copy, src, src_block);
+  Tensor dst_block = dst.is_contiguous() ? dst : detail::empty_on(dst.sizes(), dst.dtype(), dst.device());
+  cuda::detail::memcpy(dst_block.data_ptr(), dst_block.device(), src_block.data_ptr(), src_block.device(),
+                       dst_block.nbytes(), non_blocking);
+  if (!dst_block.is_same(dst)) EMBER_KERNEL(dst.device(), copy, dst_block, dst);
+}
+}  // namespace
+
+}  // namespace ember

@@ -1,0 +1,175 @@
+// Tensor: a strided view of a reference-counted Storage, plus the autograd metadata that ties it
+// into the graph. Copying a Tensor copies a handle (like torch::Tensor), never the data.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <ember/core/device.h>
+#include <ember/core/dtype.h>
+#include <ember/core/shape.h>
+#include <ember/core/storage.h>
+
+namespace ember {
+
+namespace autograd {
+class Node;
+}
+
+class Tensor;
+using TensorList = std::vector<Tensor>;
+// Called with the leaf after its .grad has been updated by backward (see register_grad_hook).
+using GradHook = std::function<void(const Tensor& leaf)>;
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape sizes;
+  Shape strides;         // in elements
+  int64_t offset = 0;    // in elements, into storage
+  DType dtype = kFloat32;
+
+  // Autograd: a leaf that requires grad has no grad_fn; a non-leaf has the node that made it.
+  bool requires_grad = false;
+  std::shared_ptr<TensorImpl> grad;
+  std::shared_ptr<autograd::Node> grad_fn;
+  uint32_t output_nr = 0;                             // which output of grad_fn this is
+  std::weak_ptr<autograd::Node> grad_accumulator;     // leaves: made on first use
+  std::vector<GradHook> grad_hooks;                   // leaves: run after accumulation
+  std::string name;                                   // optional, for error messages
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- metadata ----
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& sizes() const { return impl().sizes; }
+  const Shape& strides() const { return impl().strides; }
+  int64_t size(int64_t dim) const;
+  int64_t stride(int64_t dim) const;
+  int64_t dim() const { return static_cast<int64_t>(impl().sizes.size()); }
+  int64_t numel() const { return shape_numel(impl().sizes); }
+  int64_t offset() const { return impl().offset; }
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().storage->device(); }
+  bool is_cuda() const { return device().is_cuda(); }
+  bool is_cpu() const { return device().is_cpu(); }
+  bool is_contiguous() const;
+  size_t nbytes() const { return static_cast<size_t>(numel()) * element_size(dtype()); }
+  const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+  TensorImpl& impl() const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  std::string str() const;  // "Tensor[2, 3] float32 cpu"
+
+  // Raw pointer to the first element (storage + offset).
+  void* data_ptr() const;
+  template <typename T>
+  T* data() const {
+    check_dtype(dtype_of<T>::value);
+    return static_cast<T*>(data_ptr());
+  }
+  // The single value of a one-element tensor, as double (synchronises for CUDA tensors).
+  double item() const;
+  template <typename T>
+  T item() const { return static_cast<T>(item()); }
+  // Contents as a host vector of T (converting the dtype), in logical (row-major) order.
+  template <typename T>
+  std::vector<T> to_vector() const;
+
+  // ---- views (differentiable; share storage) ----
+  Tensor view(const Shape& sizes) const;
+  Tensor reshape(const Shape& sizes) const;  // a view when possible, else a copy
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+  Tensor permute(const Shape& dims) const;
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor t() const { return transpose(0, 1); }
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor expand(const Shape& sizes) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor contiguous() const;  // self when already contiguous
+
+  // ---- copies and conversions ----
+  Tensor to(Device device, bool non_blocking = false) const;
+  Tensor to(DType dtype) const;
+  Tensor clone() const;
+  // In place (not recorded by autograd; refused on tensors that need grad while grad mode is on).
+  Tensor& copy_(const Tensor& src, bool non_blocking = false);
+  Tensor& fill_(double value);
+  Tensor& zero_();
+
+  // ---- autograd ----
+  bool requires_grad() const { return impl().requires_grad; }
+  Tensor& set_requires_grad(bool requires_grad);
+  bool is_leaf() const { return impl().grad_fn == nullptr; }
+  Tensor grad() const;
+  void set_grad(const Tensor& grad) const;
+  const std::shared_ptr<autograd::Node>& grad_fn() const { return impl().grad_fn; }
+  // Backpropagates from this tensor. A non-scalar needs an explicit gradient of its shape.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false) const;
+  // Shares storage, cut from the graph.
+  Tensor detach() const;
+  // Leaf tensors: hook(leaf) runs after backward has accumulated into leaf.grad().
+  void register_grad_hook(GradHook hook) const;
+  Tensor& set_name(const std::string& name);
+  const std::string& name() const { return impl().name; }
+
+  // ---- arithmetic (ops/, with autograd) ----
+  Tensor sum() const;
+  Tensor sum(const Shape& dims, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(const Shape& dims, bool keepdim = false) const;
+  Tensor add_(const Tensor& other, double alpha = 1.0);  // in place, no autograd
+  Tensor mul_(double value);                            // in place, no autograd
+
+ private:
+  void check_dtype(DType expected) const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---- factories ----
+struct TensorOptions {
+  DType dtype = kFloat32;
+  Device device = kCPU;
+  bool requires_grad = false;
+  TensorOptions() = default;
+  TensorOptions(DType d) : dtype(d) {}   // NOLINT: implicit, so empty(s, kFloat64) reads well
+  TensorOptions(Device d) : device(d) {} // NOLINT
+  TensorOptions& with_dtype(DType d) { dtype = d; return *this; }
+  TensorOptions& with_device(Device d) { device = d; return *this; }
+  TensorOptions& with_requires_grad(bool r = true) { requires_grad = r; return *this; }
+};
+
+Tensor empty(const Shape& sizes, TensorOptions options = {});
+Tensor zeros(const Shape& sizes, TensorOptions options = {});
+Tensor ones(const Shape& sizes, TensorOptions options = {});
+Tensor full(const Shape& sizes, double value, TensorOptions options = {});
+Tensor empty_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+// [start, end) with step, like torch.arange.
+Tensor arange(double start, double end, double step = 1.0, TensorOptions options = {kInt64});
+// Copies count values of T from host memory into a new tensor of dtype T on the given device.
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& sizes, TensorOptions options = {});
+// Copies from a raw host buffer of the given dtype.
+Tensor from_blob(const void* host_data, const Shape& sizes, DType dtype, Device device = kCPU);
+// A 0-dim tensor holding value.
+Tensor scalar_tensor(double value, TensorOptions options = {});
+
+namespace detail {
+// A new view on t's storage with the given geometry (no autograd; ops/view_ops wraps this).
+Tensor make_view(const Tensor& t, const Shape& sizes, const Shape& strides, int64_t offset);
+}  // namespace detail
+
+}  // namespace ember

@@ -1,0 +1,122 @@
+#include <ember/kernels/cpu/parallel.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace ember::kernels::cpu {
+
+namespace {
+
+// A fixed pool of workers that run the chunks of one parallel_for at a time; the caller runs
+// chunk 0 itself and waits for the rest.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) { resize(threads); }
+  ~ThreadPool() { stop(); }
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void resize(int threads) {
+    stop();
+    stopping_ = false;
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+  }
+
+  void run(int chunks, const std::function<void(int)>& chunk_fn) {
+    std::unique_lock<std::mutex> call_lock(call_mutex_);  // one parallel region at a time
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &chunk_fn;
+      chunks_ = chunks;
+      pending_ = chunks - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    chunk_fn(0);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void work(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+        if (index >= chunks_) continue;
+        job = job_;
+      }
+      (*job)(index);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (--pending_ == 0) done_.notify_one();
+      }
+    }
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  std::mutex call_mutex_, mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(int)>* job_ = nullptr;
+  int chunks_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+};
+
+int default_threads() {
+  if (const char* env = std::getenv("EMBER_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ThreadPool& pool() {
+  static ThreadPool instance(default_threads());
+  return instance;
+}
+
+thread_local bool inside_parallel_region = false;
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+void set_num_threads(int n) { pool().resize(std::max(1, n)); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  int threads = num_threads();
+  int64_t chunks = std::min<int64_t>(threads, (n + std::max<int64_t>(grain, 1) - 1) / std::max<int64_t>(grain, 1));
+  if (chunks <= 1 || inside_parallel_region) {
+    fn(0, n);
+    return;
+  }
+  int64_t per_chunk = (n + chunks - 1) / chunks;
+  pool().run(static_cast<int>(chunks), [&](int chunk) {
+    inside_parallel_region = true;
+    int64_t begin = chunk * per_chunk, end = std::min(n, begin + per_chunk);
+    if (begin < end) fn(begin, end);
+    inside_parallel_region = false;
+  });
+}
+
+}  // namespace ember::kernels::cpu

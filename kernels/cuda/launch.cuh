@@ -1,0 +1,30 @@
+// Launch helpers shared by Ember's CUDA kernels: grid sizing for grid-stride loops, the current
+// stream, and the post-launch check.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include <ember/core/cuda/check.h>
+#include <ember/core/tensor.h>
+
+namespace ember::kernels::cuda {
+
+constexpr int kBlockSize = 256;
+
+// Enough blocks to fill the device a few times over; grid-stride loops cover the rest.
+inline int grid_size(int64_t work_items, int block = kBlockSize) {
+  static int max_blocks = [] {
+    int device = 0, sms = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    return std::max(sms, 1) * 32;
+  }();
+  int64_t needed = (work_items + block - 1) / block;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(needed, max_blocks)));
+}
+
+inline cudaStream_t stream_of(const Tensor& t) { return ember::cuda::detail::current_raw_stream(t.device().index); }
+
+}  // namespace ember::kernels::cuda
