@@ -1,0 +1,71 @@
+// nn::Module: the base of every layer and model, in the mould of torch::nn::Module.
+// A module owns named parameters (leaf tensors that require grad), named buffers (state that is
+// saved but not trained) and named submodules; names are dotted paths ("conv1.weight").
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ember/core/tensor.h>
+
+namespace ember::nn {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module : public std::enable_shared_from_this<Module> {
+ public:
+  explicit Module(std::string name = "Module") : type_name_(std::move(name)) {}
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // The layer's computation, for modules with one input and one output.
+  virtual Tensor forward(const Tensor& input);
+  Tensor operator()(const Tensor& input) { return forward(input); }
+
+  // In registration order, recursing into submodules (this module's own first).
+  NamedTensors named_parameters(bool recurse = true) const;
+  TensorList parameters(bool recurse = true) const;
+  NamedTensors named_buffers(bool recurse = true) const;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
+
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Moves parameters and buffers (keeping them leaves that require grad) and their grads.
+  virtual void to(Device device);
+  // Zeroes every parameter's grad in place (keeps grads that are views, e.g. DDP buckets);
+  // set_to_none drops them instead.
+  void zero_grad(bool set_to_none = false);
+
+  // Parameters and buffers by dotted name; load_state_dict copies values in place and checks
+  // that names, shapes and dtypes match (strict: no missing or unexpected keys).
+  std::map<std::string, Tensor> state_dict() const;
+  void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+
+  const std::string& type_name() const { return type_name_; }
+  std::string describe(int indent = 0) const;  // a tree like PyTorch's module printout
+
+ protected:
+  Tensor& register_parameter(const std::string& name, Tensor value, bool requires_grad = true);
+  Tensor& register_buffer(const std::string& name, Tensor value);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    children_.emplace_back(name, module);
+    return module;
+  }
+  // Replaces a parameter's tensor (e.g. after moving it), keeping its registration slot.
+  void replace_parameter(const std::string& name, Tensor value);
+
+ private:
+  std::string type_name_;
+  bool training_ = true;
+  NamedTensors parameters_;
+  NamedTensors buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+}  // namespace ember::nn
