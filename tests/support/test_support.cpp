@@ -63,7 +63,7 @@ std::string gradcheck(const TensorFn& fn, const TensorList& inputs, GradcheckOpt
       double saved = flat[i];
       auto evaluate = [&](double v) {
         flat[i] = v;
-        Tensor perturbed = from_vector(flat, input.sizes());
+        Tensor perturbed = from_vector(flat, input.sizes(), kFloat64);
         TensorList args = inputs;
         args[k] = perturbed;
         NoGradGuard no_grad;
@@ -73,7 +73,7 @@ std::string gradcheck(const TensorFn& fn, const TensorList& inputs, GradcheckOpt
       flat[i] = saved;
       numeric_flat[i] = (plus - minus) / (2 * options.eps);
     }
-    numeric = from_vector(numeric_flat, input.sizes());
+    numeric = from_vector(numeric_flat, input.sizes(), kFloat64);
     std::string why;
     if (!all_close(analytic, numeric, options.rtol, options.atol, &why))
       return "input " + std::to_string(k) + ": analytic vs numeric gradient: " + why;
