@@ -160,8 +160,10 @@ Tensor ones_like(const Tensor& t);
 // [start, end) with step, like torch.arange.
 Tensor arange(double start, double end, double step = 1.0, TensorOptions options = {kInt64});
 // Copies count values of T from host memory into a new tensor of dtype T on the given device.
+// (The default options keep T's dtype; pass options to convert.)
 template <typename T>
-Tensor from_vector(const std::vector<T>& values, const Shape& sizes, TensorOptions options = {});
+Tensor from_vector(const std::vector<T>& values, const Shape& sizes,
+                   TensorOptions options = TensorOptions(dtype_of<T>::value));
 // Copies from a raw host buffer of the given dtype.
 Tensor from_blob(const void* host_data, const Shape& sizes, DType dtype, Device device = kCPU);
 // A 0-dim tensor holding value.
