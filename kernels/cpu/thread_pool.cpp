@@ -1,3 +1,4 @@
+#include <ember/core/threads.h>
 #include <ember/kernels/cpu/parallel.h>
 
 #include <algorithm>
@@ -120,3 +121,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 }
 
 }  // namespace ember::kernels::cpu
+
+namespace ember {
+void set_num_threads(int threads) { kernels::cpu::set_num_threads(threads); }
+int get_num_threads() { return kernels::cpu::num_threads(); }
+}  // namespace ember
