@@ -1,0 +1,267 @@
+#include <ember/dist/ddp.h>
+
+#include <mutex>
+
+#include <ember/autograd/grad_mode.h>
+#include <ember/core/error.h>
+
+namespace ember::dist {
+
+struct DistributedDataParallel::Reducer {
+  struct Bucket {
+    Tensor buffer;                 // flat, every gradient of the bucket is a view into it
+    std::vector<size_t> params;    // indices into Reducer::params
+    std::vector<int64_t> offsets;  // element offset of each in buffer
+    size_t pending = 0;            // parameters not yet ready this iteration
+    std::shared_ptr<Work> work;
+  };
+
+  std::vector<std::string> names;
+  TensorList params;
+  std::vector<size_t> bucket_of;  // parameter -> bucket
+  std::vector<size_t> slot_of;    // parameter -> position in its bucket
+  std::vector<Bucket> buckets;
+  std::shared_ptr<ProcessGroup> pg;
+  bool find_unused = false;
+
+  std::mutex mutex;
+  bool syncing = false;  // a forward outside no_sync() armed this backward
+  std::vector<bool> ready;
+  size_t next_launch = 0;  // buckets launch in order, the same on every rank
+
+  Tensor grad_view(size_t i) const {
+    const Bucket& b = buckets[bucket_of[i]];
+    int64_t offset = b.offsets[slot_of[i]];
+    return b.buffer.narrow(0, offset, params[i].numel()).view(params[i].sizes());
+  }
+
+  // Makes every .grad a view into its bucket again (after zero_grad(set_to_none) or a user's
+  // set_grad), keeping the values it had.
+  void attach_grads() {
+    NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); ++i) {
+      Tensor grad = params[i].grad();
+      const Bucket& b = buckets[bucket_of[i]];
+      if (grad.defined() && grad.storage() == b.buffer.storage()) continue;
+      Tensor view = grad_view(i);
+      if (grad.defined()) view.copy_(grad);
+      else view.zero_();
+      params[i].set_grad(view);
+    }
+  }
+
+  void launch_ready_buckets() {
+    while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+      Bucket& b = buckets[next_launch++];
+      b.work = pg->all_reduce_async(b.buffer, ReduceOp::Avg);
+    }
+  }
+
+  void mark_ready(size_t i) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!syncing) return;
+    Bucket& b = buckets[bucket_of[i]];
+    if (ready[i]) {
+      EMBER_CHECK(!b.work, "DistributedDataParallel: parameter '", names[i],
+                  "' received a gradient after its bucket's all-reduce had started (is it used twice "
+                  "with retain_graph, or in two backward passes without a forward in between?)");
+      return;
+    }
+    ready[i] = true;
+    if (--b.pending == 0) launch_ready_buckets();
+  }
+
+  void prepare(bool sync) {
+    std::lock_guard<std::mutex> lock(mutex);
+    EMBER_CHECK(next_launch == 0 || next_launch == buckets.size() || !syncing,
+                "DistributedDataParallel: forward called while the previous backward's reduction is "
+                "unfinished; call finalize() after backward");
+    // A backward whose reduction nobody waited for: finish it before reusing the buffers.
+    for (Bucket& b : buckets) {
+      if (b.work) b.work->wait();
+    }
+    syncing = sync;
+    next_launch = 0;
+    ready.assign(params.size(), false);
+    for (Bucket& b : buckets) {
+      b.pending = b.params.size();
+      b.work.reset();
+    }
+  }
+
+  void finalize() {
+    std::unique_lock<std::mutex> lock(mutex);
+    if (!syncing) return;
+    std::vector<std::string> missing;
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (ready[i]) continue;
+      if (!find_unused) {
+        missing.push_back(names[i]);
+        continue;
+      }
+      ready[i] = true;
+      --buckets[bucket_of[i]].pending;
+    }
+    if (!missing.empty()) {
+      syncing = false;
+      std::string list;
+      for (const auto& n : missing) list += (list.empty() ? "" : ", ") + n;
+      EMBER_FAIL("DistributedDataParallel: rank ", pg->rank(), ": parameter(s) [", list,
+                 "] received no gradient in this iteration. Make every parameter take part in the loss, or "
+                 "construct DDP with DDPOptions::find_unused_parameters = true.");
+    }
+    launch_ready_buckets();
+    std::vector<std::shared_ptr<Work>> works;
+    for (Bucket& b : buckets) works.push_back(b.work);
+    syncing = false;
+    lock.unlock();
+    for (auto& w : works) {
+      if (w) w->wait();
+    }
+  }
+};
+
+namespace {
+
+std::string describe_params(const std::vector<std::string>& names, const TensorList& params) {
+  std::string s;
+  for (size_t i = 0; i < params.size(); ++i) {
+    s += names[i] + " " + shape_str(params[i].sizes()) + " " + dtype_name(params[i].dtype()) + "\n";
+  }
+  return s;
+}
+
+}  // namespace
+
+DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> module,
+                                                 std::shared_ptr<ProcessGroup> process_group, DDPOptions options)
+    : module_(std::move(module)), process_group_(std::move(process_group)), options_(options) {
+  EMBER_CHECK(module_ != nullptr && process_group_ != nullptr,
+              "DistributedDataParallel: needs a module and a process group");
+  EMBER_CHECK(options_.bucket_cap_bytes > 0 && options_.first_bucket_cap_bytes > 0,
+              "DistributedDataParallel: bucket caps must be positive");
+  auto r = std::make_shared<Reducer>();
+  r->pg = process_group_;
+  r->find_unused = options_.find_unused_parameters;
+  for (auto& [name, p] : module_->named_parameters()) {
+    if (!p.requires_grad()) continue;
+    r->names.push_back(name);
+    r->params.push_back(p);
+  }
+
+  // 1. Same model everywhere: compare this rank's parameter list with rank 0's through the store.
+  static int instance = 0;
+  std::string key = "ddp/" + std::to_string(instance++) + "/params/";
+  std::string mine = describe_params(r->names, r->params);
+  auto& store = *process_group_->store();
+  if (process_group_->rank() == 0) store.set(key + "0", mine);
+  std::string reference = store.get_string(key + "0");
+  if (reference != mine) {
+    // Name the first line that differs.
+    size_t pos = 0;
+    while (pos < mine.size() && pos < reference.size() && mine[pos] == reference[pos]) ++pos;
+    auto line_at = [](const std::string& s, size_t p) {
+      size_t b = s.rfind('\n', p == 0 ? 0 : p - 1);
+      b = (b == std::string::npos || p == 0) ? 0 : b + 1;
+      size_t e = s.find('\n', p);
+      return s.substr(b, e == std::string::npos ? std::string::npos : e - b);
+    };
+    EMBER_FAIL("DistributedDataParallel: rank ", process_group_->rank(), " has a different model than rank 0: ",
+               r->params.size(), " parameters here; first difference: here '", line_at(mine, pos), "', rank 0 '",
+               line_at(reference, pos), "'");
+  }
+
+  // 2. Everyone starts from rank 0's parameters and buffers (broadcast, never averaged).
+  {
+    NoGradGuard no_grad;
+    for (auto& p : module_->parameters()) process_group_->broadcast(p, 0);
+    for (auto& [name, b] : module_->named_buffers()) process_group_->broadcast(b, 0);
+  }
+
+  // 3. Buckets in reverse registration order, split on a cap or a change of device/dtype.
+  r->bucket_of.resize(r->params.size());
+  r->slot_of.resize(r->params.size());
+  std::vector<std::vector<size_t>> groups;
+  int64_t bytes = 0;
+  for (size_t k = r->params.size(); k-- > 0;) {
+    const Tensor& p = r->params[k];
+    // The bucket being filled is the first one while groups.size() == 1.
+    int64_t cap = groups.size() == 1 ? options_.first_bucket_cap_bytes : options_.bucket_cap_bytes;
+    bool start_new = groups.empty();
+    if (!start_new) {
+      const Tensor& first = r->params[groups.back().front()];
+      int64_t p_bytes = static_cast<int64_t>(p.nbytes());
+      start_new = bytes + p_bytes > cap || first.dtype() != p.dtype() || first.device() != p.device();
+    }
+    if (start_new) {
+      groups.emplace_back();
+      bytes = 0;
+    }
+    groups.back().push_back(k);
+    bytes += static_cast<int64_t>(p.nbytes());
+  }
+  for (auto& g : groups) {
+    Reducer::Bucket b;
+    int64_t numel = 0;
+    for (size_t k : g) {
+      r->bucket_of[k] = r->buckets.size();
+      r->slot_of[k] = b.params.size();
+      b.params.push_back(k);
+      b.offsets.push_back(numel);
+      numel += r->params[k].numel();
+    }
+    const Tensor& first = r->params[g.front()];
+    b.buffer = zeros({numel}, TensorOptions(first.dtype()).with_device(first.device()));
+    r->buckets.push_back(std::move(b));
+  }
+  r->attach_grads();
+
+  // 4. Hooks: the reducer learns about each gradient right after it is accumulated.
+  std::weak_ptr<Reducer> weak = r;
+  for (size_t i = 0; i < r->params.size(); ++i) {
+    r->params[i].register_grad_hook([weak, i](const Tensor&) {
+      if (auto reducer = weak.lock()) reducer->mark_ready(i);
+    });
+  }
+  reducer_ = std::move(r);
+}
+
+DistributedDataParallel::~DistributedDataParallel() {
+  // Outstanding reductions must not write into buffers after we are gone; never throw here.
+  try {
+    for (auto& b : reducer_->buckets) {
+      if (b.work) b.work->wait();
+    }
+  } catch (...) {
+  }
+}
+
+Tensor DistributedDataParallel::forward(const Tensor& input) {
+  bool sync = !no_sync_ && autograd::GradMode::is_enabled() && module_->is_training();
+  if (options_.broadcast_buffers && process_group_->size() > 1) {
+    NoGradGuard no_grad;
+    for (auto& [name, b] : module_->named_buffers()) process_group_->broadcast(b, 0);
+  }
+  reducer_->attach_grads();
+  reducer_->prepare(sync);
+  return module_->forward(input);
+}
+
+void DistributedDataParallel::finalize() { reducer_->finalize(); }
+
+DistributedDataParallel::NoSyncGuard::NoSyncGuard(DistributedDataParallel& ddp)
+    : ddp_(ddp), previous_(ddp.no_sync_) {
+  ddp_.no_sync_ = true;
+}
+DistributedDataParallel::NoSyncGuard::~NoSyncGuard() { ddp_.no_sync_ = previous_; }
+
+std::vector<std::vector<std::string>> DistributedDataParallel::bucket_layout() const {
+  std::vector<std::vector<std::string>> layout;
+  for (const auto& b : reducer_->buckets) {
+    layout.emplace_back();
+    for (size_t k : b.params) layout.back().push_back(reducer_->names[k]);
+  }
+  return layout;
+}
+
+}  // namespace ember::dist

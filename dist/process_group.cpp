@@ -1,0 +1,78 @@
+#include <ember/dist/process_group.h>
+
+#include <ember/core/cuda.h>
+#include <ember/core/error.h>
+
+namespace ember::dist {
+
+bool gloo_available() {
+#ifdef EMBER_WITH_GLOO
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool nccl_available() {
+#ifdef EMBER_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::shared_ptr<Rendezvous> Rendezvous::connect(const DistEnv& env, std::chrono::milliseconds timeout) {
+  auto r = std::make_shared<Rendezvous>();
+  if (env.rank == 0) r->server = std::make_unique<TCPStoreServer>(env.master_port, env.run_id);
+  r->store = std::make_shared<TCPStore>(env.master_addr, env.master_port, env.run_id, timeout);
+  // Every rank checks in, so a rank that never starts is reported by the store, by name.
+  r->store->add("ranks_joined", 1);
+  r->store->set("rank_" + std::to_string(env.rank) + "_joined", std::string("1"));
+  std::vector<std::string> all;
+  for (int i = 0; i < env.world_size; ++i) all.push_back("rank_" + std::to_string(i) + "_joined");
+  try {
+    r->store->wait(all, timeout);
+  } catch (const Error& e) {
+    std::string missing;
+    for (int i = 0; i < env.world_size; ++i) {
+      try {
+        if (!r->store->check({all[static_cast<size_t>(i)]})) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+      } catch (const Error&) {
+      }
+    }
+    EMBER_FAIL("dist: rendezvous failed after ", timeout.count() / 1000.0, " s: rank(s) [", missing,
+               "] never joined (", env.str(), "): ", e.what());
+  }
+  return r;
+}
+
+void ProcessGroup::check_collective(const char* name, const Tensor& tensor, ReduceOp op) const {
+  EMBER_CHECK(tensor.defined(), backend(), " ", name, ": undefined tensor");
+  EMBER_CHECK(tensor.is_contiguous(), backend(), " ", name, ": the tensor must be contiguous, got ", tensor.str());
+  EMBER_CHECK(op != ReduceOp::Avg || is_floating(tensor.dtype()), backend(), " ", name,
+              ": average needs a floating tensor, got ", tensor.str());
+}
+
+std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend, const DistEnv& env,
+                                                 std::chrono::milliseconds timeout) {
+  std::string chosen = backend;
+  if (chosen == "auto") chosen = (nccl_available() && cuda::is_available()) ? "nccl" : "gloo";
+  EMBER_CHECK(chosen == "gloo" || chosen == "nccl", "init_process_group: unknown backend '", backend,
+              "' (expected gloo, nccl or auto)");
+  EMBER_CHECK(chosen != "gloo" || gloo_available(),
+              "init_process_group: Ember was built without Gloo (install libgloo-dev and reconfigure), so the "
+              "gloo backend is not available");
+  EMBER_CHECK(chosen != "nccl" || nccl_available(),
+              "init_process_group: Ember was built without NCCL (it needs CUDA and nccl.h/libnccl), so the nccl "
+              "backend is not available; use --backend gloo");
+  auto rendezvous = Rendezvous::connect(env, timeout);
+#ifdef EMBER_WITH_GLOO
+  if (chosen == "gloo") return detail::make_gloo_process_group(env, std::move(rendezvous), timeout);
+#endif
+#ifdef EMBER_WITH_NCCL
+  if (chosen == "nccl") return detail::make_nccl_process_group(env, std::move(rendezvous), timeout);
+#endif
+  EMBER_FAIL("init_process_group: backend ", chosen, " unavailable");
+}
+
+}  // namespace ember::dist
