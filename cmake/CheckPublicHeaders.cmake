@@ -1,0 +1,48 @@
+# cmake -DCXX=... -DSOURCE_DIR=... -DGENERATED=.../version.h -DHEADERS="a.h|b/c.h" -DWORK_DIR=... -P
+# Stages the public headers as they will be installed and compiles each one, and the umbrella
+# header, with the plain host compiler: no CUDA include path, nothing but the staged tree.
+string(REPLACE "|" ";" headers "${HEADERS}")
+set(include_dir "${WORK_DIR}/include")
+file(REMOVE_RECURSE "${WORK_DIR}")
+foreach(header ${headers})
+  get_filename_component(header_dir "${header}" DIRECTORY)
+  file(COPY "${SOURCE_DIR}/${header}" DESTINATION "${include_dir}/ember/${header_dir}")
+endforeach()
+file(COPY "${GENERATED}" DESTINATION "${include_dir}/ember_generated")
+
+set(failures 0)
+foreach(header ${headers})
+  string(MAKE_C_IDENTIFIER "${header}" stem)
+  set(source "${WORK_DIR}/${stem}.cpp")
+  file(WRITE "${source}" "#include <ember/${header}>\n#include <ember/${header}>  // include guard\nint main() { return 0; }\n")
+  execute_process(COMMAND "${CXX}" -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I "${include_dir}" "${source}"
+                  RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
+  if(NOT result EQUAL 0)
+    message(SEND_ERROR "public header ${header} does not compile on its own with ${CXX}:\n${output}")
+    math(EXPR failures "${failures} + 1")
+  endif()
+  file(STRINGS "${SOURCE_DIR}/${header}" cuda_includes REGEX "#include *[<\"](cuda|cublas|cudnn|nccl|curand|thrust|cub)")
+  if(cuda_includes)
+    message(SEND_ERROR "public header ${header} includes the CUDA toolkit: ${cuda_includes}")
+    math(EXPR failures "${failures} + 1")
+  endif()
+endforeach()
+
+# The umbrella header must pull in every public header: compare what it includes with the list.
+file(STRINGS "${SOURCE_DIR}/ember.h" umbrella_lines REGEX "^#include <ember/")
+foreach(header ${headers})
+  if(header STREQUAL "ember.h")
+    continue()
+  endif()
+  list(FIND umbrella_lines "#include <ember/${header}>" found)
+  if(found EQUAL -1)
+    message(SEND_ERROR "ember.h does not include the public header ${header}")
+    math(EXPR failures "${failures} + 1")
+  endif()
+endforeach()
+
+if(failures GREATER 0)
+  message(FATAL_ERROR "${failures} public header problem(s)")
+endif()
+list(LENGTH headers count)
+message(STATUS "${count} public headers compile with ${CXX} alone and ember.h includes them all")

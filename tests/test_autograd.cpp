@@ -1,0 +1,207 @@
+// The autograd engine: graph shapes (diamonds, reuse), grad mode, accumulation, hooks, freed
+// graphs, explicit root gradients and detach.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "support/test_support.h"
+
+using namespace ember;
+
+namespace {
+
+Tensor leaf(const std::vector<double>& values) {
+  return from_vector(values, {static_cast<int64_t>(values.size())}).set_requires_grad(true);
+}
+
+void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-12) {
+  REQUIRE(t.defined());
+  std::vector<double> got = t.to_vector<double>();
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i);
+    CHECK(got[i] == Approx(expected[i]).margin(tol));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("autograd: diamond graph sums both paths", "[autograd]") {
+  // d = a*b + a with a = 2x, b = exp(x):  dd/dx = 2 e^x + 2x e^x + 2
+  Tensor x = leaf({-0.5, 0.25, 1.0});
+  Tensor a = x * 2.0;
+  Tensor b = exp(x);
+  Tensor d = a * b + a;
+  sum(d).backward();
+  std::vector<double> expected;
+  for (double v : {-0.5, 0.25, 1.0}) expected.push_back(2 * std::exp(v) + 2 * v * std::exp(v) + 2);
+  check_values(x.grad(), expected);
+  CHECK(a.grad().defined() == false);  // non-leaves keep no .grad
+}
+
+TEST_CASE("autograd: a tensor used twice by one op", "[autograd]") {
+  Tensor x = leaf({1.0, -2.0, 3.0});
+  sum(x * x).backward();
+  check_values(x.grad(), {2.0, -4.0, 6.0});
+
+  Tensor y = leaf({1.0, 2.0});
+  sum(y + y).backward();
+  check_values(y.grad(), {2.0, 2.0});
+}
+
+TEST_CASE("autograd: two leaves and an input that needs no grad", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor w = leaf({3.0, 4.0});
+  Tensor c = from_vector<double>({10.0, 20.0}, {2});  // a constant
+  sum(x * w + c * w).backward();
+  check_values(x.grad(), {3.0, 4.0});
+  check_values(w.grad(), {11.0, 22.0});
+  CHECK_FALSE(c.grad().defined());
+  CHECK_FALSE(c.requires_grad());
+}
+
+TEST_CASE("autograd: no_grad records nothing and restores the mode", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  CHECK(autograd::GradMode::is_enabled());
+  {
+    NoGradGuard no_grad;
+    CHECK_FALSE(autograd::GradMode::is_enabled());
+    Tensor y = x * 3.0;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.grad_fn() == nullptr);
+    {
+      NoGradGuard nested;
+      CHECK_FALSE(autograd::GradMode::is_enabled());
+    }
+    CHECK_FALSE(autograd::GradMode::is_enabled());
+    CHECK_THROWS_AS(y.backward(ones_like(y)), Error);
+  }
+  CHECK(autograd::GradMode::is_enabled());
+  Tensor z = x * 3.0;
+  CHECK(z.requires_grad());
+  CHECK(z.grad_fn() != nullptr);
+  CHECK_FALSE(z.is_leaf());
+}
+
+TEST_CASE("autograd: gradients accumulate over two backward calls", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0, 3.0});
+  sum(x * x).backward();
+  Tensor first_grad = x.grad();
+  sum(x * 5.0).backward();
+  check_values(x.grad(), {7.0, 9.0, 11.0});
+  CHECK(first_grad.storage() == x.grad().storage());  // accumulated in place
+
+  x.set_grad(Tensor());
+  sum(x * 5.0).backward();
+  check_values(x.grad(), {5.0, 5.0, 5.0});
+}
+
+TEST_CASE("autograd: grad hooks fire once per leaf with the final gradient", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor w = leaf({3.0, -1.0});
+  int x_calls = 0, w_calls = 0;
+  std::vector<double> x_seen;
+  x.register_grad_hook([&](const Tensor& l) {
+    ++x_calls;
+    x_seen = l.grad().to_vector<double>();
+  });
+  w.register_grad_hook([&](const Tensor&) { ++w_calls; });
+  // x reaches the loss through three paths; its hook must see the sum of all of them.
+  Tensor y = x * w + x * x + exp(x);
+  sum(y).backward();
+  CHECK(x_calls == 1);
+  CHECK(w_calls == 1);
+  REQUIRE(x_seen.size() == 2);
+  CHECK(x_seen[0] == Approx(3.0 + 2.0 + std::exp(1.0)));
+  CHECK(x_seen[1] == Approx(-1.0 + 4.0 + std::exp(2.0)));
+
+  sum(x * 1.0).backward();
+  CHECK(x_calls == 2);
+  CHECK(w_calls == 1);  // w is not in the second graph
+
+  Tensor not_leaf = x * 2.0;
+  CHECK_THROWS_AS(not_leaf.register_grad_hook([](const Tensor&) {}), Error);
+}
+
+TEST_CASE("autograd: a second backward through a freed graph fails", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor loss = sum(x * x);
+  loss.backward();
+  try {
+    loss.backward();
+    FAIL("expected an error on the second backward");
+  } catch (const Error& e) {
+    std::string what = e.what();
+    CHECK(what.find("second time") != std::string::npos);
+    CHECK(what.find("retain_graph") != std::string::npos);
+  }
+}
+
+TEST_CASE("autograd: retain_graph allows a second backward", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor loss = sum(exp(x) * x);
+  loss.backward(Tensor(), /*retain_graph=*/true);
+  loss.backward();
+  check_values(x.grad(), {2 * (std::exp(1.0) + std::exp(1.0)), 2 * (std::exp(2.0) + 2 * std::exp(2.0))}, 1e-9);
+}
+
+TEST_CASE("autograd: backward from a non-scalar", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0, 3.0});
+  Tensor y = x * x;
+  try {
+    y.backward();
+    FAIL("expected an error without an explicit gradient");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("explicit gradient") != std::string::npos);
+  }
+  y.backward(from_vector<double>({1.0, 0.5, -1.0}, {3}));
+  check_values(x.grad(), {2.0, 2.0, -6.0});
+
+  Tensor z = x * 2.0;
+  CHECK_THROWS_AS(z.backward(ones({2}, kFloat64)), Error);  // wrong shape
+
+  Tensor constant = ones({1}, kFloat64);
+  CHECK_THROWS_AS(constant.backward(), Error);  // nothing requires grad
+
+  // A one-element non-scalar needs no explicit gradient.
+  Tensor w = leaf({4.0});
+  (w * w).backward();
+  check_values(w.grad(), {8.0});
+}
+
+TEST_CASE("autograd: detach cuts the graph but shares storage", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = x * 3.0;
+  Tensor d = y.detach();
+  CHECK(d.storage() == y.storage());
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.grad_fn() == nullptr);
+  CHECK(d.is_leaf());
+  // Gradient flows only through the attached path: d(y*d)/dx = 3*d with d held constant.
+  sum(y * d).backward();
+  check_values(x.grad(), {9.0, 18.0});
+}
+
+TEST_CASE("autograd: gradients flow through views", "[autograd]") {
+  Tensor x = from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3}).set_requires_grad(true);
+  Tensor y = x.t().narrow(0, 1, 2).reshape({4});  // elements 2, 5, 3, 6
+  y.backward(from_vector<double>({1, 10, 100, 1000}, {4}));
+  check_values(x.grad(), {0, 1, 100, 0, 10, 1000});
+}
+
+TEST_CASE("autograd: a gradient of the wrong shape is reported", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  CHECK_THROWS_AS(x.set_grad(ones({3}, kFloat64)), Error);
+  CHECK_THROWS_AS(x.set_grad(ones({2}, kFloat32)), Error);
+  CHECK_THROWS_AS(autograd::backward({x * 2.0}, {}), Error);  // roots and gradients differ in count
+}
+
+TEST_CASE("autograd: dtype conversions send the gradient back in the input's dtype", "[autograd]") {
+  Tensor x = from_vector<float>({1.0f, 2.0f}, {2}).set_requires_grad(true);
+  Tensor y = x.to(kFloat64) * 3.0;
+  CHECK(y.dtype() == kFloat64);
+  y.backward(ones_like(y));
+  REQUIRE(x.grad().defined());
+  CHECK(x.grad().dtype() == kFloat32);
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{3.0f, 3.0f});
+}

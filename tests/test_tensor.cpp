@@ -1,0 +1,354 @@
+// Tensor core: views share storage with the right geometry, copies and conversions, factories,
+// device parsing and the seeded random generators.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <numeric>
+
+#include "support/test_support.h"
+
+using namespace ember;
+
+namespace {
+
+// 0, 1, 2, ... as float64 in the given shape (easy to reason about after a view).
+Tensor iota(const Shape& sizes) {
+  std::vector<double> values(static_cast<size_t>(shape_numel(sizes)));
+  std::iota(values.begin(), values.end(), 0.0);
+  return from_vector(values, sizes);
+}
+
+// Runs fn, expects an ember::Error whose message contains every fragment.
+template <typename F>
+void require_error_mentions(F&& fn, std::initializer_list<const char*> fragments) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    std::string what = e.what();
+    for (const char* f : fragments) {
+      INFO("message: " << what);
+      CHECK(what.find(f) != std::string::npos);
+    }
+    return;
+  }
+  FAIL("expected ember::Error");
+}
+
+}  // namespace
+
+TEST_CASE("tensor: view and reshape share storage", "[core]") {
+  Tensor t = iota({2, 3, 4});
+  Tensor v = t.view({6, 4});
+  CHECK(v.storage() == t.storage());
+  CHECK(v.sizes() == Shape{6, 4});
+  CHECK(v.strides() == Shape{4, 1});
+  CHECK(v.to_vector<double>() == t.to_vector<double>());
+
+  Tensor inferred = t.view({-1, 2});
+  CHECK(inferred.sizes() == Shape{12, 2});
+
+  Tensor r = t.reshape({4, 6});
+  CHECK(r.storage() == t.storage());
+
+  // A transposed tensor cannot be viewed flat, but reshape copies.
+  Tensor tt = t.transpose(0, 2);
+  CHECK_THROWS_AS(tt.view({24}), Error);
+  Tensor flat = tt.reshape({24});
+  CHECK(flat.storage() != t.storage());
+  CHECK(flat.is_contiguous());
+  CHECK(flat.to_vector<double>() == tt.contiguous().to_vector<double>());
+
+  require_error_mentions([&] { t.view({5, 5}); }, {"view", "[5, 5]"});
+  require_error_mentions([&] { t.view({-1, -1}); }, {"view", "-1"});
+}
+
+TEST_CASE("tensor: flatten merges a range of dims", "[core]") {
+  Tensor t = iota({2, 3, 4, 5});
+  CHECK(t.flatten().sizes() == Shape{120});
+  CHECK(t.flatten(1).sizes() == Shape{2, 60});
+  CHECK(t.flatten(1, 2).sizes() == Shape{2, 12, 5});
+  CHECK(t.flatten(1, 2).storage() == t.storage());
+  CHECK(scalar_tensor(3.0).flatten().sizes() == Shape{1});
+  CHECK_THROWS_AS(t.flatten(2, 1), Error);
+}
+
+TEST_CASE("tensor: permute and transpose swap strides", "[core]") {
+  Tensor t = iota({2, 3, 4});
+  Tensor p = t.permute({2, 0, 1});
+  CHECK(p.storage() == t.storage());
+  CHECK(p.sizes() == Shape{4, 2, 3});
+  CHECK(p.strides() == Shape{1, 12, 4});
+  CHECK_FALSE(p.is_contiguous());
+  // p[k][i][j] == t[i][j][k]
+  std::vector<double> pv = p.contiguous().to_vector<double>();
+  CHECK(pv[(3 * 2 + 1) * 3 + 2] == 1 * 12 + 2 * 4 + 3);
+
+  Tensor tr = t.transpose(0, -1);
+  CHECK(tr.sizes() == Shape{4, 3, 2});
+  CHECK(tr.strides() == Shape{1, 4, 12});
+  Tensor m = iota({2, 3});
+  CHECK(m.t().contiguous().to_vector<double>() == std::vector<double>{0, 3, 1, 4, 2, 5});
+
+  CHECK_THROWS_AS(t.permute({0, 1}), Error);
+  CHECK_THROWS_AS(t.permute({0, 1, 1}), Error);
+  require_error_mentions([&] { t.transpose(0, 3); }, {"transpose"});
+}
+
+TEST_CASE("tensor: narrow, slice and select move the offset", "[core]") {
+  Tensor t = iota({4, 5});
+  Tensor n = t.narrow(1, 2, 3);
+  CHECK(n.storage() == t.storage());
+  CHECK(n.sizes() == Shape{4, 3});
+  CHECK(n.strides() == Shape{5, 1});
+  CHECK(n.offset() == 2);
+  CHECK(n.contiguous().to_vector<double>()[0] == 2);
+
+  Tensor s = t.slice(0, 1, 4, 2);  // rows 1 and 3
+  CHECK(s.sizes() == Shape{2, 5});
+  CHECK(s.strides() == Shape{10, 1});
+  CHECK(s.offset() == 5);
+  CHECK(s.select(1, -1).to_vector<double>() == std::vector<double>{9, 19});
+
+  Tensor neg_slice = t.slice(1, -2, 5);
+  CHECK(neg_slice.sizes() == Shape{4, 2});
+  CHECK(neg_slice.offset() == 3);
+
+  Tensor row = t.select(0, 2);
+  CHECK(row.sizes() == Shape{5});
+  CHECK(row.offset() == 10);
+  CHECK(row.storage() == t.storage());
+
+  // Views of views compose their offsets.
+  Tensor nested = t.narrow(0, 1, 3).narrow(1, 1, 3).select(0, 1);
+  CHECK(nested.offset() == 2 * 5 + 1);
+  CHECK(nested.to_vector<double>() == std::vector<double>{11, 12, 13});
+
+  require_error_mentions([&] { t.narrow(1, 3, 3); }, {"narrow", "[4, 5]"});
+  require_error_mentions([&] { t.select(0, 4); }, {"select", "4"});
+  CHECK_THROWS_AS(t.slice(0, 0, 2, 0), Error);
+}
+
+TEST_CASE("tensor: expand, unsqueeze and squeeze", "[core]") {
+  Tensor t = iota({3, 1});
+  Tensor e = t.expand({2, 3, 4});
+  CHECK(e.storage() == t.storage());
+  CHECK(e.sizes() == Shape{2, 3, 4});
+  CHECK(e.strides()[0] == 0);
+  CHECK(e.strides()[2] == 0);
+  CHECK(e.contiguous().to_vector<double>()[4 * 2 + 3] == 2);
+  CHECK(t.expand({-1, 6}).sizes() == Shape{3, 6});
+  require_error_mentions([&] { t.expand({4, 4}); }, {"[3, 1]", "[4, 4]"});
+
+  Tensor u = iota({2, 3}).unsqueeze(1);
+  CHECK(u.sizes() == Shape{2, 1, 3});
+  CHECK(u.unsqueeze(-1).sizes() == Shape{2, 1, 3, 1});
+  Tensor sq = u.squeeze(1);
+  CHECK(sq.sizes() == Shape{2, 3});
+  CHECK(sq.storage() == u.storage());
+  CHECK(sq.squeeze(0).sizes() == Shape{2, 3});  // size != 1: unchanged
+}
+
+TEST_CASE("tensor: contiguous returns self or a packed copy", "[core]") {
+  Tensor t = iota({3, 4});
+  CHECK(t.contiguous().is_same(t));
+  Tensor tr = t.t();
+  Tensor c = tr.contiguous();
+  CHECK(c.is_contiguous());
+  CHECK(c.storage() != t.storage());
+  CHECK(c.strides() == Shape{3, 1});
+  CHECK(c.to_vector<double>() == std::vector<double>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11});
+  // Size-1 dims do not break contiguity, whatever their stride.
+  Tensor odd = detail::make_view(t, {3, 1, 4}, {4, 99, 1}, 0);
+  CHECK(odd.is_contiguous());
+}
+
+TEST_CASE("tensor: to(dtype) and clone copy the data", "[core]") {
+  Tensor d = from_vector<double>({1.5, -2.25, 3.0, 1e10}, {2, 2});
+  Tensor f = d.to(kFloat32);
+  CHECK(f.dtype() == kFloat32);
+  CHECK(f.to_vector<float>() == std::vector<float>{1.5f, -2.25f, 3.0f, 1e10f});
+  CHECK(d.to(kFloat64).is_same(d));
+  Tensor i = from_vector<double>({1.7, -2.7, 3.2, 0.0}, {4}).to(kInt64);
+  CHECK(i.to_vector<int64_t>() == std::vector<int64_t>{1, -2, 3, 0});
+  Tensor u8 = from_vector<int64_t>({0, 1, 255}, {3}).to(kUInt8);
+  CHECK(u8.to_vector<uint8_t>() == std::vector<uint8_t>{0, 1, 255});
+
+  Tensor c = d.t().clone();
+  CHECK(c.storage() != d.storage());
+  CHECK(c.is_contiguous());
+  CHECK(c.to_vector<double>() == std::vector<double>{1.5, 3.0, -2.25, 1e10});
+  c.fill_(7.0);
+  CHECK(d.to_vector<double>()[0] == 1.5);  // clone is independent
+}
+
+TEST_CASE("tensor: copy_ broadcasts into a non-contiguous destination", "[core]") {
+  Tensor dst = zeros({4, 3}, kFloat64);
+  Tensor dst_t = dst.t();  // (3, 4), strides (1, 3)
+  Tensor row = from_vector<double>({1, 2, 3, 4}, {4});
+  dst_t.copy_(row);  // every row of dst_t is 1..4, so column j of dst is j+1
+  CHECK(dst.to_vector<double>() == std::vector<double>{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4});
+
+  Tensor col = from_vector<double>({10, 20, 30}, {3, 1});
+  dst_t.copy_(col);
+  CHECK(dst.to_vector<double>() == std::vector<double>{10, 20, 30, 10, 20, 30, 10, 20, 30, 10, 20, 30});
+
+  // Writes through a strided slice touch only the slice.
+  Tensor base = zeros({2, 6}, kFloat64);
+  base.slice(1, 0, 6, 2).copy_(from_vector<float>({5, 6, 7}, {3}));  // float32 source: converted
+  CHECK(base.to_vector<double>() == std::vector<double>{5, 0, 6, 0, 7, 0, 5, 0, 6, 0, 7, 0});
+
+  require_error_mentions([&] { dst.copy_(zeros({5}, kFloat64)); }, {"copy_", "[5]", "[4, 3]"});
+
+  Tensor needs_grad = zeros({2}, kFloat64).set_requires_grad(true);
+  CHECK_THROWS_AS(needs_grad.copy_(ones({2}, kFloat64)), Error);
+  NoGradGuard no_grad;
+  needs_grad.copy_(ones({2}, kFloat64));
+  CHECK(needs_grad.to_vector<double>() == std::vector<double>{1, 1});
+}
+
+TEST_CASE("tensor: factories", "[core]") {
+  Tensor z = zeros({2, 3});
+  CHECK(z.dtype() == kFloat32);
+  CHECK(z.device() == kCPU);
+  CHECK(z.sizes() == Shape{2, 3});
+  CHECK(z.is_contiguous());
+  CHECK(z.to_vector<float>() == std::vector<float>(6, 0.0f));
+  CHECK(ones({3}, kFloat64).to_vector<double>() == std::vector<double>(3, 1.0));
+  CHECK(full({2}, 2.5, kFloat64).to_vector<double>() == std::vector<double>{2.5, 2.5});
+  CHECK(empty({0, 4}).numel() == 0);
+
+  Tensor s = scalar_tensor(4.0, kFloat64);
+  CHECK(s.dim() == 0);
+  CHECK(s.numel() == 1);
+  CHECK(s.item() == 4.0);
+
+  Tensor leaf = ones({2}, TensorOptions(kFloat64).with_requires_grad());
+  CHECK(leaf.requires_grad());
+  CHECK(leaf.is_leaf());
+
+  Tensor like = zeros_like(from_vector<double>({1, 2, 3}, {3}));
+  CHECK(like.dtype() == kFloat64);
+  CHECK(like.sizes() == Shape{3});
+  CHECK(ones_like(like).to_vector<double>() == std::vector<double>{1, 1, 1});
+  CHECK(empty_like(like).sizes() == Shape{3});
+
+  std::vector<float> raw{1, 2, 3, 4};
+  Tensor blob = from_blob(raw.data(), {2, 2}, kFloat32);
+  raw[0] = 100;  // from_blob copies
+  CHECK(blob.to_vector<float>()[0] == 1.0f);
+
+  require_error_mentions([] { empty({2, -1}); }, {"negative", "[2, -1]"});
+  require_error_mentions([] { from_vector<double>({1, 2, 3}, {2, 2}); }, {"from_vector", "[2, 2]"});
+  CHECK_THROWS_AS(zeros({2}, kInt64).set_requires_grad(true), Error);
+  CHECK_THROWS_AS(zeros({2}).item(), Error);
+  CHECK_THROWS_AS(zeros({2}).data<double>(), Error);
+}
+
+TEST_CASE("tensor: arange", "[core]") {
+  CHECK(arange(0, 5).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 3, 4});
+  CHECK(arange(0, 5).dtype() == kInt64);
+  CHECK(arange(1, 2, 0.25, kFloat64).to_vector<double>() == std::vector<double>{1, 1.25, 1.5, 1.75});
+  CHECK(arange(5, 0, -2).to_vector<int64_t>() == std::vector<int64_t>{5, 3, 1});
+  CHECK(arange(3, 3).numel() == 0);
+  CHECK_THROWS_AS(arange(0, 5, 0), Error);
+  require_error_mentions([] { arange(0, 5, -1); }, {"arange"});
+}
+
+TEST_CASE("tensor: device parsing", "[core]") {
+  CHECK(Device("cpu") == kCPU);
+  CHECK(Device("cuda") == cuda_device(0));
+  CHECK(Device("cuda:3") == cuda_device(3));
+  CHECK(Device("cuda:3").str() == "cuda:3");
+  CHECK(kCPU.str() == "cpu");
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1x", "CPU", "", "cuda1"}) {
+    INFO("spec '" << bad << "'");
+    require_error_mentions([&] { Device d{std::string(bad)}; (void)d; }, {"invalid device"});
+  }
+}
+
+TEST_CASE("tensor: CUDA tensors without CUDA fail clearly", "[core]") {
+  if (cuda::is_available()) return;  // covered by tests/cuda
+  require_error_mentions([] { zeros({2}, TensorOptions(cuda_device(0))); }, {"CUDA"});
+  require_error_mentions([] { ones({2}).to(cuda_device(0)); }, {"CUDA"});
+}
+
+TEST_CASE("random: rand and randn are reproducible for a seed", "[core]") {
+  Generator a(42), b(42), c(43);
+  Tensor ra = rand({1000}, kFloat64, &a), rb = rand({1000}, kFloat64, &b), rc = rand({1000}, kFloat64, &c);
+  CHECK(ra.to_vector<double>() == rb.to_vector<double>());
+  CHECK(ra.to_vector<double>() != rc.to_vector<double>());
+  // The stream advances: a second draw differs from the first.
+  CHECK(rand({1000}, kFloat64, &a).to_vector<double>() != ra.to_vector<double>());
+
+  std::vector<double> u = ra.to_vector<double>();
+  CHECK(*std::min_element(u.begin(), u.end()) >= 0.0);
+  CHECK(*std::max_element(u.begin(), u.end()) < 1.0);
+  double mean_u = std::accumulate(u.begin(), u.end(), 0.0) / u.size();
+  CHECK(mean_u == Approx(0.5).margin(0.05));
+
+  Generator n1(7), n2(7), n3(8);
+  Tensor x = randn({4000}, kFloat64, &n1);
+  CHECK(x.to_vector<double>() == randn({4000}, kFloat64, &n2).to_vector<double>());
+  CHECK(x.to_vector<double>() != randn({4000}, kFloat64, &n3).to_vector<double>());
+  std::vector<double> v = x.to_vector<double>();
+  double mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+  double sq = 0;
+  for (double e : v) sq += (e - mean) * (e - mean);
+  CHECK(mean == Approx(0.0).margin(0.1));
+  CHECK(sq / v.size() == Approx(1.0).margin(0.1));
+
+  // The default generator follows manual_seed.
+  manual_seed(123);
+  std::vector<float> first = rand({64}).to_vector<float>();
+  manual_seed(123);
+  CHECK(rand({64}).to_vector<float>() == first);
+
+  // A saved state replays the stream.
+  Generator g(99);
+  Generator::State saved = g.state();
+  std::vector<double> once = randn({33}, kFloat64, &g).to_vector<double>();
+  g.set_state(saved);
+  CHECK(randn({33}, kFloat64, &g).to_vector<double>() == once);
+}
+
+TEST_CASE("random: randint stays in range and randperm is a permutation", "[core]") {
+  Generator g(5);
+  std::vector<int64_t> r = randint(-3, 4, {2000}, kInt64, &g).to_vector<int64_t>();
+  CHECK(*std::min_element(r.begin(), r.end()) == -3);
+  CHECK(*std::max_element(r.begin(), r.end()) == 3);
+  CHECK_THROWS_AS(randint(2, 2, {3}), Error);
+
+  for (int64_t n : {1, 2, 17, 1000}) {
+    Generator gp(static_cast<uint64_t>(n));
+    std::vector<int64_t> p = randperm(n, &gp).to_vector<int64_t>();
+    std::vector<int64_t> sorted = p;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int64_t> expected(static_cast<size_t>(n));
+    std::iota(expected.begin(), expected.end(), 0);
+    CHECK(sorted == expected);
+    if (n == 1000) CHECK(p != expected);  // shuffled
+  }
+  CHECK(randperm(5).dtype() == kInt64);
+  Generator s1(11), s2(11), s3(12);
+  CHECK(randperm(50, &s1).to_vector<int64_t>() == randperm(50, &s2).to_vector<int64_t>());
+  CHECK(randperm(50, &s1).to_vector<int64_t>() != randperm(50, &s3).to_vector<int64_t>());
+}
+
+TEST_CASE("tensor: version matches the CMake package version", "[core]") {
+  // The project() line of the top-level CMakeLists.txt is the one source of the version.
+  std::ifstream cmake_lists(std::string(EMBER_SOURCE_DIR) + "/CMakeLists.txt");
+  REQUIRE(cmake_lists);
+  std::stringstream text;
+  text << cmake_lists.rdbuf();
+  std::smatch match;
+  std::string contents = text.str();
+  REQUIRE(std::regex_search(contents, match, std::regex(R"(project\(Ember\s+VERSION\s+([0-9]+\.[0-9]+\.[0-9]+))")));
+  CHECK(version() == match[1].str());
+  CHECK(version() == EMBER_VERSION_STRING);
+  std::string expected = std::to_string(EMBER_VERSION_MAJOR) + "." + std::to_string(EMBER_VERSION_MINOR) + "." +
+                         std::to_string(EMBER_VERSION_PATCH);
+  CHECK(version() == expected);
+}
