@@ -24,7 +24,9 @@ class ThreadPool {
   void resize(int threads) {
     stop();
     stopping_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+    // New workers start from the current generation: otherwise, after a resize of a pool that has
+    // already run jobs, they would take the last (finished) job for a new one.
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, start = generation_] { work(i, start); });
   }
 
   void run(int chunks, const std::function<void(int)>& chunk_fn) {
@@ -44,8 +46,7 @@ class ThreadPool {
   }
 
  private:
-  void work(int index) {
-    uint64_t seen = 0;
+  void work(int index, uint64_t seen) {
     for (;;) {
       const std::function<void(int)>* job;
       {
