@@ -48,6 +48,8 @@ class Module : public std::enable_shared_from_this<Module> {
 
   const std::string& type_name() const { return type_name_; }
   std::string describe(int indent = 0) const;  // a tree like PyTorch's module printout
+  // The layer's settings inside the parentheses of describe(), e.g. "1, 10, kernel_size=(5, 5)".
+  virtual std::string extra_repr() const { return ""; }
 
  protected:
   Tensor& register_parameter(const std::string& name, Tensor value, bool requires_grad = true);

@@ -1,0 +1,60 @@
+// The per-element optimizer formulas, shared by the CPU reference and the CUDA kernels so that
+// both compute the same expression in the same order.
+#pragma once
+#include <cmath>
+
+#ifdef __CUDACC__
+#define EMBER_OPTIM_HD __host__ __device__ __forceinline__
+#else
+#define EMBER_OPTIM_HD inline
+#endif
+
+namespace ember::kernels::optim_math {
+
+template <typename T>
+struct Sgd {
+  T lr, momentum, dampening, weight_decay;
+  bool nesterov;
+  // p, b: the parameter and its momentum buffer (b unused when momentum == 0).
+  EMBER_OPTIM_HD void operator()(T& p, T g, T& b, bool first_step) const {
+    T d = g + weight_decay * p;
+    if (momentum != T(0)) {
+      b = first_step ? d : momentum * b + (T(1) - dampening) * d;
+      d = nesterov ? d + momentum * b : b;
+    }
+    p = p - lr * d;
+  }
+};
+
+template <typename T>
+struct Adam {
+  T lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;
+  EMBER_OPTIM_HD void operator()(T& p, T g, T& m, T& v, T bias_correction1, T sqrt_bias_correction2) const {
+    if (decoupled) {
+      p = p * (T(1) - lr * weight_decay);
+    } else {
+      g = g + weight_decay * p;
+    }
+    m = beta1 * m + (T(1) - beta1) * g;
+    v = beta2 * v + (T(1) - beta2) * g * g;
+    using std::sqrt;
+    T denom = sqrt(v) / sqrt_bias_correction2 + eps;
+    p = p - (lr / bias_correction1) * (m / denom);
+  }
+};
+
+template <typename T>
+struct Adadelta {
+  T lr, rho, eps, weight_decay;
+  EMBER_OPTIM_HD void operator()(T& p, T g, T& square_avg, T& acc_delta) const {
+    using std::sqrt;
+    g = g + weight_decay * p;
+    square_avg = rho * square_avg + (T(1) - rho) * g * g;
+    T delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g;
+    acc_delta = rho * acc_delta + (T(1) - rho) * delta * delta;
+    p = p - lr * delta;
+  }
+};
+
+}  // namespace ember::kernels::optim_math

@@ -1,0 +1,39 @@
+#include <ember/optim/adadelta.h>
+
+#include <ember/kernels/dispatch.h>
+
+namespace ember::optim {
+
+Adadelta::Adadelta(TensorList parameters, const AdadeltaOptions& options)
+    : Optimizer(std::move(parameters), options.lr_, "Adadelta"), options_(options) {
+  EMBER_CHECK(options.rho_ >= 0.0 && options.rho_ <= 1.0, "Adadelta: rho must be in [0, 1], got ", options.rho_);
+  EMBER_CHECK(options.eps_ >= 0.0 && options.weight_decay_ >= 0.0, "Adadelta: eps (", options.eps_,
+              ") and weight_decay (", options.weight_decay_, ") must be >= 0");
+}
+
+void Adadelta::step() {
+  kernels::AdadeltaHyper hyper{lr_, options_.rho_, options_.eps_, options_.weight_decay_};
+  for (const auto& group : parameter_groups()) {
+    std::vector<kernels::OptimSlot> slots;
+    for (size_t i : group) {
+      kernels::OptimSlot slot;
+      slot.param = parameters_[i];
+      slot.grad = contiguous_grad(i);
+      ParamState& s = state_[i];
+      if (!s.state1.defined()) s.state1 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
+      if (!s.state2.defined()) s.state2 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
+      ++s.step;
+      slot.state1 = s.state1;
+      slot.state2 = s.state2;
+      slots.push_back(std::move(slot));
+    }
+    Device device = slots.front().param.device();
+    EMBER_KERNEL(device, adadelta_update, slots, hyper);
+  }
+}
+
+std::map<std::string, double> Adadelta::hyper_scalars() const {
+  return {{"rho", options_.rho_}, {"eps", options_.eps_}, {"weight_decay", options_.weight_decay_}};
+}
+
+}  // namespace ember::optim

@@ -1,0 +1,45 @@
+#include <ember/optim/adam.h>
+
+#include <cmath>
+
+#include <ember/kernels/dispatch.h>
+
+namespace ember::optim {
+
+Adam::Adam(TensorList parameters, const AdamOptions& options, bool decoupled, std::string name)
+    : Optimizer(std::move(parameters), options.lr_, name), options_(options), decoupled_(decoupled) {
+  EMBER_CHECK(options.beta1_ >= 0.0 && options.beta1_ < 1.0 && options.beta2_ >= 0.0 && options.beta2_ < 1.0, name,
+              ": betas must be in [0, 1), got (", options.beta1_, ", ", options.beta2_, ")");
+  EMBER_CHECK(options.eps_ >= 0.0 && options.weight_decay_ >= 0.0, name, ": eps (", options.eps_,
+              ") and weight_decay (", options.weight_decay_, ") must be >= 0");
+}
+
+void Adam::step() {
+  kernels::AdamHyper hyper{lr_, options_.beta1_, options_.beta2_, options_.eps_, options_.weight_decay_, decoupled_};
+  for (const auto& group : parameter_groups()) {
+    std::vector<kernels::OptimSlot> slots;
+    for (size_t i : group) {
+      kernels::OptimSlot slot;
+      slot.param = parameters_[i];
+      slot.grad = contiguous_grad(i);
+      ParamState& s = state_[i];
+      if (!s.state1.defined()) s.state1 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
+      if (!s.state2.defined()) s.state2 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
+      ++s.step;
+      slot.state1 = s.state1;
+      slot.state2 = s.state2;
+      slot.bias_correction1 = 1.0 - std::pow(options_.beta1_, static_cast<double>(s.step));
+      slot.bias_correction2 = 1.0 - std::pow(options_.beta2_, static_cast<double>(s.step));
+      slots.push_back(std::move(slot));
+    }
+    Device device = slots.front().param.device();
+    EMBER_KERNEL(device, adam_update, slots, hyper);
+  }
+}
+
+std::map<std::string, double> Adam::hyper_scalars() const {
+  return {{"beta1", options_.beta1_}, {"beta2", options_.beta2_}, {"eps", options_.eps_},
+          {"weight_decay", options_.weight_decay_}};
+}
+
+}  // namespace ember::optim

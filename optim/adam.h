@@ -1,0 +1,40 @@
+// Adam and AdamW with PyTorch's semantics: bias-corrected moment estimates; Adam adds weight decay
+// to the gradient, AdamW decays the parameter directly (p *= 1 - lr * weight_decay).
+#pragma once
+#include <ember/kernels/optim.h>
+#include <ember/optim/optimizer.h>
+
+namespace ember::optim {
+
+struct AdamOptions {
+  explicit AdamOptions(double lr = 1e-3) : lr_(lr) {}
+  AdamOptions& betas(double beta1, double beta2) { beta1_ = beta1; beta2_ = beta2; return *this; }
+  AdamOptions& eps(double e) { eps_ = e; return *this; }
+  AdamOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  double lr_;
+  double beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8;
+  double weight_decay_ = 0.0;  // AdamW's default is 1e-2: AdamW sets it unless given
+};
+
+class Adam : public Optimizer {
+ public:
+  Adam(TensorList parameters, const AdamOptions& options) : Adam(std::move(parameters), options, false, "Adam") {}
+  void step() override;
+  const AdamOptions& options() const { return options_; }
+
+ protected:
+  Adam(TensorList parameters, const AdamOptions& options, bool decoupled, std::string name);
+  std::pair<std::string, std::string> slot_names() const override { return {"exp_avg", "exp_avg_sq"}; }
+  std::map<std::string, double> hyper_scalars() const override;
+
+ private:
+  AdamOptions options_;
+  bool decoupled_;
+};
+
+class AdamW : public Adam {
+ public:
+  AdamW(TensorList parameters, const AdamOptions& options) : Adam(std::move(parameters), options, true, "AdamW") {}
+};
+
+}  // namespace ember::optim

@@ -1,0 +1,113 @@
+#include <ember/optim/optimizer.h>
+
+#include <ember/autograd/grad_mode.h>
+#include <ember/core/error.h>
+
+namespace ember::optim {
+
+Optimizer::Optimizer(TensorList parameters, double lr, std::string name)
+    : parameters_(std::move(parameters)), state_(parameters_.size()), lr_(lr), name_(std::move(name)) {
+  EMBER_CHECK(lr >= 0.0, name_, ": learning rate must be >= 0, got ", lr);
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    EMBER_CHECK(p.defined() && is_floating(p.dtype()), name_, ": parameter ", i, " must be a defined floating tensor");
+    EMBER_CHECK(p.is_leaf() && p.requires_grad(), name_, ": parameter ", i,
+                " must be a leaf that requires grad, got ", p.str());
+  }
+}
+
+void Optimizer::set_lr(double lr) {
+  EMBER_CHECK(lr >= 0.0, name_, ": learning rate must be >= 0, got ", lr);
+  lr_ = lr;
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  NoGradGuard no_grad;
+  for (const Tensor& p : parameters_) {
+    Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    if (set_to_none) {
+      p.set_grad(Tensor());
+    } else {
+      grad.zero_();
+    }
+  }
+}
+
+std::vector<std::vector<size_t>> Optimizer::parameter_groups() const {
+  std::vector<std::vector<size_t>> groups;
+  std::vector<std::pair<Device, DType>> keys;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    if (!p.grad().defined()) continue;
+    EMBER_CHECK(p.is_contiguous(), name_, ": parameter ", i, " is not contiguous: ", p.str());
+    size_t g = 0;
+    while (g < keys.size() && !(keys[g].first == p.device() && keys[g].second == p.dtype())) ++g;
+    if (g == keys.size()) {
+      keys.emplace_back(p.device(), p.dtype());
+      groups.emplace_back();
+    }
+    groups[g].push_back(i);
+  }
+  return groups;
+}
+
+Tensor Optimizer::contiguous_grad(size_t i) const {
+  Tensor grad = parameters_[i].grad();
+  const Tensor& p = parameters_[i];
+  EMBER_CHECK(grad.sizes() == p.sizes() && grad.dtype() == p.dtype() && grad.device() == p.device(), name_,
+              ": gradient ", grad.str(), " does not match parameter ", i, " ", p.str());
+  NoGradGuard no_grad;
+  return grad.contiguous();
+}
+
+OptimizerState Optimizer::state_dict() const {
+  OptimizerState out;
+  out.scalars["lr"] = lr_;
+  for (auto& [key, value] : hyper_scalars()) out.scalars[key] = value;
+  auto [name1, name2] = slot_names();
+  for (size_t i = 0; i < state_.size(); ++i) {
+    const ParamState& s = state_[i];
+    std::string prefix = std::to_string(i) + ".";
+    if (s.step > 0) out.scalars[prefix + "step"] = static_cast<double>(s.step);
+    if (s.state1.defined() && !name1.empty()) out.tensors[prefix + name1] = s.state1;
+    if (s.state2.defined() && !name2.empty()) out.tensors[prefix + name2] = s.state2;
+  }
+  return out;
+}
+
+void Optimizer::load_state_dict(const OptimizerState& state) {
+  auto [name1, name2] = slot_names();
+  std::vector<ParamState> loaded(parameters_.size());
+  std::map<std::string, bool> known;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    std::string prefix = std::to_string(i) + ".";
+    auto step = state.scalars.find(prefix + "step");
+    if (step != state.scalars.end()) loaded[i].step = static_cast<int64_t>(step->second);
+    known[prefix + "step"] = true;
+    auto take = [&](const std::string& slot, Tensor& into) {
+      if (slot.empty()) return;
+      known[prefix + slot] = true;
+      auto found = state.tensors.find(prefix + slot);
+      if (found == state.tensors.end()) return;
+      const Tensor& value = found->second;
+      EMBER_CHECK(value.sizes() == p.sizes(), name_, ".load_state_dict: '", prefix + slot, "' has shape ",
+                  shape_str(value.sizes()), " but parameter ", i, " has ", shape_str(p.sizes()));
+      NoGradGuard no_grad;
+      into = empty(p.sizes(), TensorOptions(p.dtype()).with_device(p.device()));
+      into.copy_(value.to(p.dtype()));
+    };
+    take(name1, loaded[i].state1);
+    take(name2, loaded[i].state2);
+  }
+  for (auto& [key, value] : state.tensors) {
+    EMBER_CHECK(known.count(key), name_, ".load_state_dict: unexpected state tensor '", key,
+                "' (the optimizer has ", parameters_.size(), " parameters)");
+  }
+  auto lr = state.scalars.find("lr");
+  if (lr != state.scalars.end()) set_lr(lr->second);
+  state_ = std::move(loaded);
+}
+
+}  // namespace ember::optim

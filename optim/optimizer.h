@@ -1,0 +1,65 @@
+// optim::Optimizer: a list of parameters updated from their .grad by a fused kernel per step.
+// Per-parameter state (momentum buffers, moment estimates, step counts) is created on the first
+// step that sees the parameter's gradient, as in PyTorch.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ember/core/tensor.h>
+
+namespace ember::optim {
+
+// Optimizer state as named tensors ("<param index>.<slot>", e.g. "0.momentum_buffer") and named
+// scalars ("lr", "<param index>.step").
+struct OptimizerState {
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, double> scalars;
+};
+
+class Optimizer {
+ public:
+  Optimizer(TensorList parameters, double lr, std::string name);
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // Updates every parameter that has a gradient (parameters without one are left alone).
+  virtual void step() = 0;
+  void zero_grad(bool set_to_none = false);
+
+  double lr() const { return lr_; }
+  void set_lr(double lr);
+  const TensorList& parameters() const { return parameters_; }
+  const std::string& name() const { return name_; }
+
+  OptimizerState state_dict() const;
+  // Restores state saved by state_dict() of an optimizer of the same kind over parameters of the
+  // same shapes; throws naming the first key that does not fit.
+  void load_state_dict(const OptimizerState& state);
+
+ protected:
+  struct ParamState {
+    Tensor state1, state2;  // meaning per optimizer, see slot_names()
+    int64_t step = 0;
+  };
+  // Names of state1/state2 in the state dict ("" when unused).
+  virtual std::pair<std::string, std::string> slot_names() const = 0;
+  // Hyperparameters other than lr, saved as scalars and checked on load.
+  virtual std::map<std::string, double> hyper_scalars() const { return {}; }
+
+  // Indices of the parameters that have a gradient, grouped by (device, dtype): one fused kernel
+  // call per group.
+  std::vector<std::vector<size_t>> parameter_groups() const;
+  // A contiguous gradient of parameter i (a copy only when the stored grad is strided).
+  Tensor contiguous_grad(size_t i) const;
+
+  TensorList parameters_;
+  std::vector<ParamState> state_;
+  double lr_;
+
+ private:
+  std::string name_;
+};
+
+}  // namespace ember::optim

@@ -1,0 +1,34 @@
+// SGD with PyTorch's semantics: weight decay added to the gradient, the momentum buffer set to the
+// gradient on its first step and then b = momentum b + (1 - dampening) g, optional Nesterov.
+#pragma once
+#include <ember/kernels/optim.h>
+#include <ember/optim/optimizer.h>
+
+namespace ember::optim {
+
+struct SGDOptions {
+  explicit SGDOptions(double lr) : lr_(lr) {}
+  SGDOptions& momentum(double m) { momentum_ = m; return *this; }
+  SGDOptions& dampening(double d) { dampening_ = d; return *this; }
+  SGDOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  SGDOptions& nesterov(bool n) { nesterov_ = n; return *this; }
+  double lr_;
+  double momentum_ = 0.0, dampening_ = 0.0, weight_decay_ = 0.0;
+  bool nesterov_ = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(TensorList parameters, const SGDOptions& options);
+  void step() override;
+  const SGDOptions& options() const { return options_; }
+
+ protected:
+  std::pair<std::string, std::string> slot_names() const override { return {"momentum_buffer", ""}; }
+  std::map<std::string, double> hyper_scalars() const override;
+
+ private:
+  SGDOptions options_;
+};
+
+}  // namespace ember::optim

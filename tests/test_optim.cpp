@@ -1,0 +1,235 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include <ember/ember.h>
+#include <ember/optim/optim.h>
+
+using namespace ember;
+
+namespace {
+
+// The gradients fed to the optimizer at each of the three steps (fixed, not from a loss, so the
+// expected values can be worked out by hand).
+const std::vector<std::vector<double>> kGrads{{0.5, -1.0, 2.0}, {0.25, 0.5, -1.5}, {-0.75, 1.0, 0.125}};
+const std::vector<double> kStart{1.0, -2.0, 0.5};
+
+Tensor make_param(DType dtype = kFloat64) {
+  Tensor p = from_vector(kStart, {3}).to(dtype);
+  p.set_requires_grad(true);
+  return p;
+}
+
+void set_grad(const Tensor& p, const std::vector<double>& g) { p.set_grad(from_vector(g, {3}).to(p.dtype())); }
+
+template <typename Opt>
+std::vector<double> run_three_steps(Opt& opt, const Tensor& p) {
+  for (const auto& g : kGrads) {
+    set_grad(p, g);
+    opt.step();
+  }
+  return p.to_vector<double>();
+}
+
+void check_close(const std::vector<double>& actual, const std::vector<double>& expected, double tol = 1e-12) {
+  REQUIRE(actual.size() == expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    INFO("element " << i);
+    CHECK(actual[i] == Approx(expected[i]).margin(tol).epsilon(tol));
+  }
+}
+
+// PyTorch's SGD, written out per element.
+std::vector<double> sgd_reference(double lr, double momentum, double dampening, double wd, bool nesterov) {
+  std::vector<double> p = kStart, buf(3, 0.0);
+  for (size_t step = 0; step < kGrads.size(); ++step) {
+    for (size_t i = 0; i < 3; ++i) {
+      double d = kGrads[step][i] + wd * p[i];
+      if (momentum != 0) {
+        buf[i] = step == 0 ? d : momentum * buf[i] + (1 - dampening) * d;
+        d = nesterov ? d + momentum * buf[i] : buf[i];
+      }
+      p[i] -= lr * d;
+    }
+  }
+  return p;
+}
+
+// Adam / AdamW with the textbook bias-corrected estimates m_hat, v_hat.
+std::vector<double> adam_reference(double lr, double b1, double b2, double eps, double wd, bool decoupled) {
+  std::vector<double> p = kStart, m(3, 0.0), v(3, 0.0);
+  for (size_t step = 0; step < kGrads.size(); ++step) {
+    double t = static_cast<double>(step + 1);
+    for (size_t i = 0; i < 3; ++i) {
+      double g = kGrads[step][i];
+      if (decoupled) p[i] *= 1 - lr * wd;
+      else g += wd * p[i];
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      double m_hat = m[i] / (1 - std::pow(b1, t)), v_hat = v[i] / (1 - std::pow(b2, t));
+      p[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
+    }
+  }
+  return p;
+}
+
+std::vector<double> adadelta_reference(double lr, double rho, double eps, double wd) {
+  std::vector<double> p = kStart, sq(3, 0.0), acc(3, 0.0);
+  for (size_t step = 0; step < kGrads.size(); ++step) {
+    for (size_t i = 0; i < 3; ++i) {
+      double g = kGrads[step][i] + wd * p[i];
+      sq[i] = rho * sq[i] + (1 - rho) * g * g;
+      double delta = std::sqrt(acc[i] + eps) / std::sqrt(sq[i] + eps) * g;
+      acc[i] = rho * acc[i] + (1 - rho) * delta * delta;
+      p[i] -= lr * delta;
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("SGD plain and with momentum: hand-computed values", "[optim]") {
+  {
+    Tensor p = make_param();
+    optim::SGD opt({p}, optim::SGDOptions(0.1));
+    // p - 0.1 * (g1 + g2 + g3) = p - 0.1 * {0, 0.5, 0.625}
+    check_close(run_three_steps(opt, p), {1.0, -2.05, 0.4375});
+  }
+  {
+    Tensor p = make_param();
+    optim::SGD opt({p}, optim::SGDOptions(0.1).momentum(0.9));
+    // element 0: b = 0.5, 0.7, -0.12; p = 1 - 0.05 - 0.07 + 0.012 = 0.892
+    std::vector<double> out = run_three_steps(opt, p);
+    CHECK(out[0] == Approx(0.892).margin(1e-12));
+    check_close(out, sgd_reference(0.1, 0.9, 0.0, 0.0, false));
+  }
+}
+
+TEST_CASE("SGD momentum with dampening, nesterov and weight decay", "[optim]") {
+  struct Case { double momentum, dampening, wd; bool nesterov; };
+  for (Case c : {Case{0.9, 0.0, 0.0, true}, Case{0.9, 0.3, 0.01, false}, Case{0.5, 0.0, 0.1, true}, Case{0.0, 0.0, 0.05, false}}) {
+    INFO("momentum " << c.momentum << " dampening " << c.dampening << " wd " << c.wd << " nesterov " << c.nesterov);
+    Tensor p = make_param();
+    optim::SGD opt({p}, optim::SGDOptions(0.05).momentum(c.momentum).dampening(c.dampening).weight_decay(c.wd).nesterov(c.nesterov));
+    check_close(run_three_steps(opt, p), sgd_reference(0.05, c.momentum, c.dampening, c.wd, c.nesterov));
+  }
+  Tensor p = make_param();
+  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(0.1).nesterov(true)), Catch::Contains("nesterov"));
+}
+
+TEST_CASE("SGD in float32 and with several parameters", "[optim]") {
+  Tensor a = make_param(kFloat32), b = make_param(kFloat64), c = make_param(kFloat32);
+  optim::SGD opt({a, b, c}, optim::SGDOptions(0.1).momentum(0.9));
+  for (const auto& g : kGrads) {
+    set_grad(a, g);
+    set_grad(b, g);  // c never gets a gradient: left alone
+    opt.step();
+  }
+  std::vector<double> expected = sgd_reference(0.1, 0.9, 0.0, 0.0, false);
+  check_close(a.to_vector<double>(), expected, 1e-6);
+  check_close(b.to_vector<double>(), expected);
+  check_close(c.to_vector<double>(), kStart);
+  opt.zero_grad();
+  CHECK(a.grad().to_vector<double>() == std::vector<double>{0, 0, 0});
+  opt.zero_grad(true);
+  CHECK(!a.grad().defined());
+}
+
+TEST_CASE("Adam and AdamW: bias-corrected updates", "[optim]") {
+  {
+    Tensor p = make_param();
+    optim::Adam opt({p}, optim::AdamOptions(0.1));
+    std::vector<double> out = run_three_steps(opt, p);
+    // The first Adam step moves each element by about lr * sign(g).
+    check_close(out, adam_reference(0.1, 0.9, 0.999, 1e-8, 0.0, false), 1e-10);
+  }
+  {
+    Tensor p = make_param();
+    optim::Adam opt({p}, optim::AdamOptions(0.01).betas(0.8, 0.99).eps(1e-6).weight_decay(0.1));
+    check_close(run_three_steps(opt, p), adam_reference(0.01, 0.8, 0.99, 1e-6, 0.1, false), 1e-10);
+  }
+  {
+    Tensor p = make_param();
+    optim::AdamW opt({p}, optim::AdamOptions(0.01).weight_decay(0.01));
+    check_close(run_three_steps(opt, p), adam_reference(0.01, 0.9, 0.999, 1e-8, 0.01, true), 1e-10);
+  }
+  {
+    Tensor p = make_param();
+    optim::Adam one_step({p}, optim::AdamOptions(0.1));
+    set_grad(p, kGrads[0]);
+    one_step.step();
+    // step 1: m_hat = g, v_hat = g^2, so p -= 0.1 * g / (|g| + 1e-8).
+    check_close(p.to_vector<double>(), {0.9, -1.9, 0.4}, 1e-7);
+  }
+}
+
+TEST_CASE("Adadelta: hand-computed updates", "[optim]") {
+  {
+    Tensor p = make_param();
+    optim::Adadelta opt({p}, optim::AdadeltaOptions());
+    check_close(run_three_steps(opt, p), adadelta_reference(1.0, 0.9, 1e-6, 0.0), 1e-10);
+  }
+  {
+    Tensor p = make_param();
+    optim::Adadelta opt({p}, optim::AdadeltaOptions(0.5).rho(0.95).eps(1e-4).weight_decay(0.1));
+    check_close(run_three_steps(opt, p), adadelta_reference(0.5, 0.95, 1e-4, 0.1), 1e-10);
+  }
+}
+
+TEST_CASE("optimizer state_dict round trip continues identically", "[optim]") {
+  Tensor p1 = make_param(), p2 = make_param();
+  optim::Adam a({p1}, optim::AdamOptions(0.1));
+  set_grad(p1, kGrads[0]);
+  a.step();
+  optim::OptimizerState state = a.state_dict();
+  CHECK(state.tensors.count("0.exp_avg"));
+  CHECK(state.tensors.count("0.exp_avg_sq"));
+  CHECK(state.scalars.at("0.step") == 1.0);
+  CHECK(state.scalars.at("lr") == 0.1);
+
+  {
+    NoGradGuard no_grad;
+    p2.copy_(p1);
+  }
+  optim::Adam b({p2}, optim::AdamOptions(0.5));
+  b.load_state_dict(state);
+  CHECK(b.lr() == 0.1);
+  for (size_t s = 1; s < kGrads.size(); ++s) {
+    set_grad(p1, kGrads[s]);
+    set_grad(p2, kGrads[s]);
+    a.step();
+    b.step();
+  }
+  CHECK(p1.to_vector<double>() == p2.to_vector<double>());
+
+  optim::OptimizerState bad = state;
+  bad.tensors["0.exp_avg"] = zeros({4}, kFloat64);
+  CHECK_THROWS_WITH(b.load_state_dict(bad), Catch::Contains("0.exp_avg") && Catch::Contains("[4]"));
+  bad = state;
+  bad.tensors["3.exp_avg"] = zeros({3}, kFloat64);
+  CHECK_THROWS_WITH(b.load_state_dict(bad), Catch::Contains("unexpected state tensor '3.exp_avg'"));
+}
+
+TEST_CASE("StepLR decays every step_size epochs", "[optim]") {
+  Tensor p = make_param();
+  optim::SGD opt({p}, optim::SGDOptions(1.0));
+  optim::StepLR sched(opt, 2, 0.5);
+  std::vector<double> lrs;
+  for (int e = 0; e < 5; ++e) {
+    lrs.push_back(opt.lr());
+    sched.step();
+  }
+  CHECK(lrs == std::vector<double>{1.0, 1.0, 0.5, 0.5, 0.25});
+  sched.set_epoch(6);
+  CHECK(opt.lr() == 0.125);
+  CHECK(sched.last_epoch() == 6);
+  CHECK_THROWS(optim::StepLR(opt, 0));
+}
+
+TEST_CASE("optimizer checks its parameters", "[optim]") {
+  Tensor not_leaf_grad = ones({2});
+  CHECK_THROWS_WITH(optim::SGD({not_leaf_grad}, optim::SGDOptions(0.1)), Catch::Contains("requires grad"));
+  Tensor p = make_param();
+  CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(-1)), Catch::Contains("learning rate"));
+}
