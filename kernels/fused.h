@@ -1,0 +1,23 @@
+// Fused kernels: one pass where the unfused ops would take several (kernels/cpu/fused.cpp,
+// kernels/cuda/fused.cu). All tensors contiguous, validated by ops/fused_ops.cpp.
+#pragma once
+#include <ember/core/tensor.h>
+#include <ember/kernels/pool.h>
+
+namespace ember::kernels {
+
+#define EMBER_FUSED_KERNELS                                                                          \
+  /* x viewed as (outer, C, inner), bias (C): out = max(x + bias[c], 0). */                          \
+  void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out);                   \
+  /* grad_x = grad_out * (out > 0); grad_bias[c] = sum of grad_x over outer and inner (grad_x or    \
+     grad_bias may be undefined when not needed). */                                                \
+  void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor& grad_x,          \
+                          const Tensor& grad_bias);                                                 \
+  /* out = max(max_pool2d(x), 0), indices as in max_pool2d_forward but -1 where the max was <= 0,   \
+     so that max_pool2d_backward routes the gradient through the pool and the relu at once. */      \
+  void max_pool2d_relu_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& params);
+namespace cpu { EMBER_FUSED_KERNELS }
+namespace cuda { EMBER_FUSED_KERNELS }
+#undef EMBER_FUSED_KERNELS
+
+}  // namespace ember::kernels

@@ -1,0 +1,328 @@
+// matmul, linear, conv2d, max_pool2d and the fused ops on the CPU: forward against naive loops
+// written here, backward by finite differences (testing::gradcheck, float64), and the errors.
+#include <catch2/catch.hpp>
+
+#include <ember/ember.h>
+#include <ember/kernels/cpu/parallel.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "support/test_support.h"
+
+using namespace ember;
+using testing::gradcheck;
+using testing::random_tensor;
+
+namespace {
+
+Tensor leaf(Tensor t) {
+  t.set_requires_grad(true);
+  return t;
+}
+
+// Distinct values (no ties in max pooling, nothing near 0 for relu): a shuffled grid of spacing
+// 2/n in (-1, 1), offset by half a step so none is 0.
+Tensor distinct_tensor(const Shape& sizes, uint64_t seed) {
+  Generator gen(seed);
+  int64_t n = shape_numel(sizes);
+  Tensor perm = randperm(n, &gen).to(kFloat64);
+  return ((perm + (0.5 - n / 2.0)) * (2.0 / n)).reshape(sizes);
+}
+
+std::string expect_close(const Tensor& actual, const Tensor& expected, double tol = 1e-10) {
+  std::string why;
+  return testing::all_close(actual, expected, tol, tol, &why) ? "" : why;
+}
+
+// y[n,k,p,q] = b[k] + sum_{c,r,s} x[n,c,p*sh-ph+r*dh, q*sw-pw+s*dw] * w[k,c,r,s]
+Tensor naive_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dParams& cp) {
+  auto xv = x.to_vector<double>(), wv = w.to_vector<double>();
+  std::vector<double> bv = b.defined() ? b.to_vector<double>() : std::vector<double>();
+  int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), K = w.size(0), R = w.size(2), S = w.size(3);
+  int64_t P = (H + 2 * cp.padding[0] - cp.dilation[0] * (R - 1) - 1) / cp.stride[0] + 1;
+  int64_t Q = (W + 2 * cp.padding[1] - cp.dilation[1] * (S - 1) - 1) / cp.stride[1] + 1;
+  std::vector<double> y(N * K * P * Q);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) {
+          double acc = bv.empty() ? 0.0 : bv[k];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t r = 0; r < R; ++r)
+              for (int64_t s = 0; s < S; ++s) {
+                int64_t h = p * cp.stride[0] - cp.padding[0] + r * cp.dilation[0];
+                int64_t ww = q * cp.stride[1] - cp.padding[1] + s * cp.dilation[1];
+                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+                acc += xv[((n * C + c) * H + h) * W + ww] * wv[((k * C + c) * R + r) * S + s];
+              }
+          y[((n * K + k) * P + p) * Q + q] = acc;
+        }
+  return from_vector(y, {N, K, P, Q});
+}
+
+// y = max over each window (padding is -inf).
+Tensor naive_max_pool2d(const Tensor& x, std::array<int64_t, 2> k, std::array<int64_t, 2> st,
+                        std::array<int64_t, 2> pad) {
+  auto xv = x.to_vector<double>();
+  int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  int64_t P = (H + 2 * pad[0] - k[0]) / st[0] + 1, Q = (W + 2 * pad[1] - k[1]) / st[1] + 1;
+  std::vector<double> y(N * C * P * Q);
+  for (int64_t plane = 0; plane < N * C; ++plane)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q) {
+        double best = -std::numeric_limits<double>::infinity();
+        for (int64_t i = 0; i < k[0]; ++i)
+          for (int64_t j = 0; j < k[1]; ++j) {
+            int64_t h = p * st[0] - pad[0] + i, w = q * st[1] - pad[1] + j;
+            if (h >= 0 && h < H && w >= 0 && w < W) best = std::max(best, xv[(plane * H + h) * W + w]);
+          }
+        y[(plane * P + p) * Q + q] = best;
+      }
+  return from_vector(y, {N, C, P, Q});
+}
+
+}  // namespace
+
+// ---- matmul / linear ----------------------------------------------------------------------
+
+TEST_CASE("matmul forward matches a naive product", "[linear]") {
+  Tensor a = random_tensor({5, 7}, 1), b = random_tensor({7, 3}, 2);
+  auto av = a.to_vector<double>(), bv = b.to_vector<double>();
+  std::vector<double> expected(15, 0.0);
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 7; ++k) expected[i * 3 + j] += av[i * 7 + k] * bv[k * 3 + j];
+  CHECK(expect_close(matmul(a, b), from_vector(expected, {5, 3})) == "");
+  // float32 goes through sgemm.
+  CHECK(expect_close(matmul(a.to(kFloat32), b.to(kFloat32)).to(kFloat64), from_vector(expected, {5, 3}), 1e-5) == "");
+  // Transposed views are read in place and give the same result as contiguous copies.
+  Tensor at = random_tensor({7, 5}, 3).t(), bt = random_tensor({3, 7}, 4).t();
+  CHECK(expect_close(matmul(at, bt), matmul(at.contiguous(), bt.contiguous())) == "");
+}
+
+TEST_CASE("matmul gradcheck, 2-d and batched, contiguous and not", "[linear]") {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int64_t> dim(1, 6);
+  for (int trial = 0; trial < 4; ++trial) {
+    int64_t n = dim(rng), k = dim(rng), m = dim(rng), batch = dim(rng) % 3 + 1;
+    INFO("trial " << trial << ": n " << n << " k " << k << " m " << m << " batch " << batch);
+    Tensor a = leaf(random_tensor({n, k}, 10 + trial)), b = leaf(random_tensor({k, m}, 20 + trial));
+    CHECK(gradcheck([](const TensorList& in) { return matmul(in[0], in[1]); }, {a, b}) == "");
+    // Non-contiguous: transposed operands and a strided slice.
+    Tensor at = leaf(random_tensor({k, n}, 30 + trial)), bw = leaf(random_tensor({k, 2 * m}, 40 + trial));
+    CHECK(gradcheck([](const TensorList& in) { return matmul(in[0].t(), in[1].slice(1, 0, in[1].size(1), 2)); },
+                    {at, bw}) == "");
+    Tensor ba = leaf(random_tensor({batch, n, k}, 50 + trial)), bb = leaf(random_tensor({batch, m, k}, 60 + trial));
+    CHECK(gradcheck([](const TensorList& in) { return matmul(in[0], in[1].transpose(1, 2)); }, {ba, bb}) == "");
+  }
+}
+
+TEST_CASE("linear forward and gradcheck, with and without bias", "[linear]") {
+  Tensor x = leaf(random_tensor({4, 6}, 1)), w = leaf(random_tensor({3, 6}, 2)), b = leaf(random_tensor({3}, 3));
+  Tensor expected = add(matmul(x.detach(), w.detach().t()), b.detach());
+  CHECK(expect_close(linear(x, w, b), expected) == "");
+  CHECK(expect_close(linear(x, w), matmul(x.detach(), w.detach().t())) == "");
+  CHECK(gradcheck([](const TensorList& in) { return linear(in[0], in[1], in[2]); }, {x, w, b}) == "");
+  CHECK(gradcheck([](const TensorList& in) { return linear(in[0], in[1]); }, {x, w}) == "");
+  // A non-contiguous input (transposed) and weight (strided slice).
+  Tensor xt = leaf(random_tensor({6, 5}, 4)), w2 = leaf(random_tensor({6, 6}, 5));
+  CHECK(gradcheck([](const TensorList& in) { return linear(in[0].t(), in[1].slice(0, 0, 6, 2), in[2]); },
+                  {xt, w2, b}) == "");
+  // Only the bias needs a gradient.
+  Tensor xc = random_tensor({4, 6}, 6), wc = random_tensor({3, 6}, 7);
+  CHECK(gradcheck([&](const TensorList& in) { return linear(xc, wc, in[0]); }, {b}) == "");
+}
+
+TEST_CASE("matmul and linear reject bad shapes, dtypes and devices", "[linear]") {
+  Tensor a = random_tensor({2, 3}, 1), b = random_tensor({4, 5}, 2);
+  CHECK_THROWS_WITH(matmul(a, b), Catch::Contains("matmul: inner dimensions differ") && Catch::Contains("[2, 3]"));
+  CHECK_THROWS_WITH(matmul(a, random_tensor({3}, 3)), Catch::Contains("matmul: expected two 2-d"));
+  CHECK_THROWS_WITH(matmul(random_tensor({2, 2, 3}, 1), random_tensor({3, 3, 2}, 2)),
+                    Catch::Contains("batch sizes differ"));
+  CHECK_THROWS_WITH(matmul(a, random_tensor({3, 2}, 3, -1, 1, kFloat32)), Catch::Contains("one dtype"));
+  CHECK_THROWS_WITH(matmul(ones({2, 3}, kInt64), ones({3, 2}, kInt64)), Catch::Contains("floating"));
+  CHECK_THROWS_WITH(linear(a, random_tensor({4, 5}, 4)), Catch::Contains("linear: input has 3 features"));
+  CHECK_THROWS_WITH(linear(a, random_tensor({4, 3}, 4), random_tensor({5}, 5)),
+                    Catch::Contains("linear: expected bias of shape [4]"));
+}
+
+// ---- conv2d --------------------------------------------------------------------------------
+
+namespace {
+struct ConvCase {
+  Shape x, w;
+  Conv2dParams params;
+  bool bias;
+};
+Conv2dParams conv_params(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+  Conv2dParams p;
+  p.stride = {sh, sw};
+  p.padding = {ph, pw};
+  p.dilation = {dh, dw};
+  return p;
+}
+const std::vector<ConvCase>& conv_cases() {
+  static const std::vector<ConvCase> cases = {
+      {{2, 3, 7, 6}, {4, 3, 3, 3}, conv_params(1, 1, 0, 0, 1, 1), true},
+      {{1, 2, 8, 7}, {3, 2, 3, 2}, conv_params(2, 1, 1, 0, 1, 1), false},
+      {{2, 2, 9, 9}, {2, 2, 3, 3}, conv_params(2, 3, 2, 1, 1, 1), true},
+      {{1, 3, 9, 8}, {2, 3, 2, 3}, conv_params(1, 2, 1, 2, 2, 2), true},
+      {{3, 1, 6, 6}, {2, 1, 1, 1}, conv_params(1, 1, 0, 0, 1, 1), true},
+      {{2, 2, 5, 5}, {3, 2, 5, 5}, conv_params(1, 1, 2, 2, 1, 1), false},
+  };
+  return cases;
+}
+}  // namespace
+
+TEST_CASE("conv2d forward matches naive loops (stride, padding, dilation, bias)", "[conv]") {
+  int i = 0;
+  for (const ConvCase& c : conv_cases()) {
+    INFO("case " << i);
+    Tensor x = random_tensor(c.x, 100 + i), w = random_tensor(c.w, 200 + i);
+    Tensor b = c.bias ? random_tensor({c.w[0]}, 300 + i) : Tensor();
+    CHECK(expect_close(conv2d(x, w, b, c.params), naive_conv2d(x, w, b, c.params)) == "");
+    CHECK(expect_close(conv2d(x.to(kFloat32), w.to(kFloat32), b.defined() ? b.to(kFloat32) : Tensor(), c.params)
+                           .to(kFloat64),
+                       naive_conv2d(x, w, b, c.params), 1e-5) == "");
+    ++i;
+  }
+}
+
+TEST_CASE("conv2d forward at the MNIST Net's shapes matches naive loops", "[conv]") {
+  Tensor x = random_tensor({3, 1, 28, 28}, 1), w1 = random_tensor({10, 1, 5, 5}, 2), b1 = random_tensor({10}, 3);
+  Tensor y1 = conv2d(x, w1, b1);
+  CHECK(y1.sizes() == Shape{3, 10, 24, 24});
+  CHECK(expect_close(y1, naive_conv2d(x, w1, b1, {})) == "");
+  Tensor x2 = random_tensor({3, 10, 12, 12}, 4), w2 = random_tensor({20, 10, 5, 5}, 5), b2 = random_tensor({20}, 6);
+  CHECK(expect_close(conv2d(x2, w2, b2), naive_conv2d(x2, w2, b2, {})) == "");
+}
+
+TEST_CASE("conv2d gradcheck over stride/padding/dilation/bias combinations", "[conv]") {
+  int i = 0;
+  for (const ConvCase& c : conv_cases()) {
+    INFO("case " << i);
+    Tensor x = leaf(random_tensor(c.x, 100 + i)), w = leaf(random_tensor(c.w, 200 + i));
+    Conv2dParams params = c.params;
+    if (c.bias) {
+      Tensor b = leaf(random_tensor({c.w[0]}, 300 + i));
+      CHECK(gradcheck([params](const TensorList& in) { return conv2d(in[0], in[1], in[2], params); }, {x, w, b}) == "");
+    } else {
+      CHECK(gradcheck([params](const TensorList& in) { return conv2d(in[0], in[1], Tensor(), params); }, {x, w}) == "");
+    }
+    ++i;
+  }
+}
+
+TEST_CASE("conv2d gradcheck with non-contiguous input and weight", "[conv]") {
+  Tensor x = leaf(random_tensor({2, 3, 6, 7}, 1)), w = leaf(random_tensor({3, 4, 3, 3}, 2)), b = leaf(random_tensor({4}, 3));
+  // x transposed in H/W, weight with K and C swapped: both strided views.
+  CHECK(gradcheck([](const TensorList& in) { return conv2d(in[0].transpose(2, 3), in[1].transpose(0, 1), in[2]); },
+                  {x, w, b}) == "");
+}
+
+TEST_CASE("conv2d gives the same result on 1 and several threads", "[conv]") {
+  const int previous = kernels::cpu::num_threads();
+  auto run = [](int threads) {
+    kernels::cpu::set_num_threads(threads);
+    Tensor x = leaf(random_tensor({7, 3, 10, 10}, 1, -1, 1, kFloat32));
+    Tensor w = leaf(random_tensor({5, 3, 3, 3}, 2, -1, 1, kFloat32)), b = leaf(random_tensor({5}, 3, -1, 1, kFloat32));
+    Tensor y = conv2d(x, w, b, conv_params(1, 1, 1, 1, 1, 1));
+    y.backward(random_tensor(y.sizes(), 4, -1, 1, kFloat32));
+    return TensorList{y.detach(), x.grad(), w.grad(), b.grad()};
+  };
+  TensorList one = run(1), two = run(2);
+  kernels::cpu::set_num_threads(previous);
+  for (size_t i = 0; i < one.size(); ++i) CHECK(expect_close(two[i], one[i], 1e-5) == "");
+}
+
+TEST_CASE("conv2d rejects bad arguments with clear messages", "[conv]") {
+  Tensor x = random_tensor({1, 3, 8, 8}, 1), w = random_tensor({4, 3, 3, 3}, 2);
+  CHECK_THROWS_WITH(conv2d(random_tensor({3, 8, 8}, 1), w), Catch::Contains("conv2d: expected a 4-d tensor"));
+  CHECK_THROWS_WITH(conv2d(x, random_tensor({4, 2, 3, 3}, 2)),
+                    Catch::Contains("conv2d: input has 3 channels but weight expects 2"));
+  CHECK_THROWS_WITH(conv2d(x, w, random_tensor({3}, 3)), Catch::Contains("conv2d: expected bias of shape [4]"));
+  CHECK_THROWS_WITH(conv2d(x, w.to(kFloat32)), Catch::Contains("one dtype"));
+  CHECK_THROWS_WITH(conv2d(x, random_tensor({4, 3, 9, 9}, 2)), Catch::Contains("larger than the padded input"));
+  Conv2dParams bad;
+  bad.stride = {0, 1};
+  CHECK_THROWS_WITH(conv2d(x, w, Tensor(), bad), Catch::Contains("stride and dilation must be >= 1"));
+}
+
+// ---- max_pool2d ----------------------------------------------------------------------------
+
+TEST_CASE("max_pool2d forward matches naive loops", "[pool]") {
+  struct Case {
+    Shape x;
+    std::array<int64_t, 2> k, s, p;
+  };
+  std::vector<Case> cases = {{{2, 3, 8, 8}, {2, 2}, {2, 2}, {0, 0}},  {{1, 2, 7, 9}, {3, 2}, {2, 1}, {1, 1}},
+                             {{2, 1, 9, 7}, {3, 3}, {1, 2}, {1, 0}},  {{1, 2, 5, 6}, {2, 3}, {3, 3}, {0, 1}},
+                             {{3, 2, 24, 24}, {2, 2}, {2, 2}, {0, 0}}};
+  int i = 0;
+  for (const Case& c : cases) {
+    INFO("case " << i);
+    Tensor x = distinct_tensor(c.x, 10 + i);
+    CHECK(expect_close(max_pool2d(x, c.k, c.s, c.p), naive_max_pool2d(x, c.k, c.s, c.p)) == "");
+    ++i;
+  }
+  // stride defaults to the kernel size.
+  Tensor x = distinct_tensor({1, 1, 6, 6}, 3);
+  CHECK(max_pool2d(x, {3, 3}).sizes() == Shape{1, 1, 2, 2});
+}
+
+TEST_CASE("max_pool2d gradcheck, overlapping and padded windows, non-contiguous input", "[pool]") {
+  Tensor x = leaf(distinct_tensor({2, 2, 6, 7}, 1));
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d(in[0], {2, 2}); }, {x}) == "");
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d(in[0], {3, 3}, {1, 2}, {1, 1}); }, {x}) == "");
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d(in[0], {2, 3}, {1, 1}, {1, 0}); }, {x}) == "");
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d(in[0].transpose(2, 3), {2, 2}); }, {x}) == "");
+}
+
+TEST_CASE("max_pool2d rejects bad arguments", "[pool]") {
+  Tensor x = distinct_tensor({1, 1, 4, 4}, 1);
+  CHECK_THROWS_WITH(max_pool2d(distinct_tensor({4, 4}, 1), {2, 2}), Catch::Contains("max_pool2d: expected a 4-d"));
+  CHECK_THROWS_WITH(max_pool2d(x, {2, 2}, {2, 2}, {2, 2}), Catch::Contains("max_pool2d: padding must be in [0, kernel/2]"));
+  CHECK_THROWS_WITH(max_pool2d(x, {5, 5}), Catch::Contains("larger than the padded input"));
+  CHECK_THROWS_WITH(max_pool2d(x, {0, 2}), Catch::Contains("kernel and stride must be >= 1"));
+  CHECK_THROWS_WITH(max_pool2d(ones({1, 1, 4, 4}, kInt64), {2, 2}), Catch::Contains("floating"));
+}
+
+// ---- fused ---------------------------------------------------------------------------------
+
+TEST_CASE("bias_relu equals relu(x + bias) and passes gradcheck", "[fused]") {
+  for (const Shape& shape : {Shape{5, 4}, Shape{2, 3, 4, 5}, Shape{3, 2, 7}}) {
+    INFO("shape " << shape_str(shape));
+    Tensor x = leaf(distinct_tensor(shape, 1)), b = leaf(random_tensor({shape[1]}, 2, -0.3, 0.3));
+    Shape bshape(shape.size(), 1);
+    bshape[1] = shape[1];
+    CHECK(expect_close(bias_relu(x, b), relu(add(x.detach(), b.detach().reshape(bshape)))) == "");
+    CHECK(gradcheck([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {x, b}) == "");
+  }
+  // Non-contiguous input.
+  Tensor x = leaf(distinct_tensor({4, 3, 5}, 3)), b = leaf(random_tensor({5}, 4, -0.3, 0.3));
+  CHECK(gradcheck([](const TensorList& in) { return bias_relu(in[0].transpose(1, 2), in[1]); }, {x, b}) == "");
+}
+
+TEST_CASE("max_pool2d_relu equals relu(max_pool2d(x)) and passes gradcheck", "[fused]") {
+  Tensor x = leaf(distinct_tensor({2, 3, 8, 6}, 1));
+  CHECK(expect_close(max_pool2d_relu(x, {2, 2}), relu(max_pool2d(x.detach(), {2, 2}))) == "");
+  CHECK(expect_close(max_pool2d_relu(x, {3, 2}), relu(max_pool2d(x.detach(), {3, 2}))) == "");
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}); }, {x}) == "");
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d_relu(in[0].transpose(2, 3), {3, 2}); }, {x}) == "");
+  // Gradients equal the unfused composition's.
+  Tensor g = random_tensor({2, 3, 4, 3}, 5);
+  Tensor a = leaf(x.detach().clone()), b = leaf(x.detach().clone());
+  max_pool2d_relu(a, {2, 2}).backward(g);
+  relu(max_pool2d(b, {2, 2})).backward(g);
+  CHECK(expect_close(a.grad(), b.grad()) == "");
+}
+
+TEST_CASE("fused ops reject bad arguments", "[fused]") {
+  CHECK_THROWS_WITH(bias_relu(random_tensor({2, 3}, 1), random_tensor({2}, 2)),
+                    Catch::Contains("bias_relu: expected bias of shape [3]"));
+  CHECK_THROWS_WITH(bias_relu(random_tensor({3}, 1), random_tensor({3}, 2)), Catch::Contains("bias_relu: expected an input"));
+  CHECK_THROWS_WITH(max_pool2d_relu(random_tensor({2, 3, 4}, 1), {2, 2}), Catch::Contains("max_pool2d_relu: expected a 4-d"));
+  CHECK_THROWS_WITH(max_pool2d_relu(random_tensor({1, 1, 3, 3}, 1), {4, 4}), Catch::Contains("must be >= 1 and fit"));
+}
