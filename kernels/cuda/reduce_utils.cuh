@@ -1,0 +1,84 @@
+// Warp- and block-level reductions for Ember's CUDA kernels (private to kernels/cuda).
+// A warp reduces with __shfl_down_sync (lane 0 ends up with the result); a block reduces each
+// warp, passes the 32 partial results through shared memory and reduces them in warp 0.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ember::kernels::cuda {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr int kWarpSize = 32;
+// Rows up to this length are handled by one warp each, longer ones by a whole block.
+constexpr int64_t kWarpRowLimit = 1024;
+
+struct SumOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+  template <typename T>
+  __device__ __forceinline__ T operator()(T a, T b) const { return b > a ? b : a; }
+};
+
+__device__ __forceinline__ float device_exp(float x) { return expf(x); }
+__device__ __forceinline__ double device_exp(double x) { return exp(x); }
+__device__ __forceinline__ float device_log(float x) { return logf(x); }
+__device__ __forceinline__ double device_log(double x) { return log(x); }
+
+// v = op(v, v of lane + offset) for offsets 16, 8, 4, 2, 1: lane 0 holds op over the warp.
+template <typename T, typename Op>
+__device__ __forceinline__ T warp_reduce(T v, Op op) {
+#pragma unroll
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) v = op(v, __shfl_down_sync(kFullMask, v, offset));
+  return v;
+}
+
+// The warp's result in every lane.
+template <typename T, typename Op>
+__device__ __forceinline__ T warp_allreduce(T v, Op op) {
+  return __shfl_sync(kFullMask, warp_reduce(v, op), 0);
+}
+
+// The block's result in every thread; blockDim.x a multiple of 32, scratch = __shared__ T[32].
+// Every thread of the block must call it (it synchronises).
+template <typename T, typename Op>
+__device__ T block_allreduce(T v, Op op, T identity, T* scratch) {
+  int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
+  v = warp_reduce(v, op);
+  __syncthreads();  // the previous call's readers of scratch[0] are done
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = warp_reduce(lane < warps ? scratch[lane] : identity, op);
+    if (lane == 0) scratch[0] = v;
+  }
+  __syncthreads();
+  return scratch[0];
+}
+
+// The threads that share one row: a warp per row, or the whole block per row. Rows are walked
+// grid-stride; the loop bound is uniform within a group, so the shuffles see every lane.
+struct WarpPerRow {
+  __device__ int rank() const { return threadIdx.x % kWarpSize; }
+  __device__ int size() const { return kWarpSize; }
+  __device__ int64_t first_row() const {
+    return static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarpSize) + threadIdx.x / kWarpSize;
+  }
+  __device__ int64_t row_step() const { return static_cast<int64_t>(gridDim.x) * (blockDim.x / kWarpSize); }
+  template <typename T, typename Op>
+  __device__ T allreduce(T v, Op op, T /*identity*/, T* /*scratch*/) const { return warp_allreduce(v, op); }
+  static int64_t rows_per_block(int block) { return block / kWarpSize; }
+};
+struct BlockPerRow {
+  __device__ int rank() const { return threadIdx.x; }
+  __device__ int size() const { return blockDim.x; }
+  __device__ int64_t first_row() const { return blockIdx.x; }
+  __device__ int64_t row_step() const { return gridDim.x; }
+  template <typename T, typename Op>
+  __device__ T allreduce(T v, Op op, T identity, T* scratch) const { return block_allreduce(v, op, identity, scratch); }
+  static int64_t rows_per_block(int) { return 1; }
+};
+
+}  // namespace ember::kernels::cuda
