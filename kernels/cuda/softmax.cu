@@ -1,0 +1,263 @@
+// CUDA kernels of kernels/softmax.h. Rows (inner == 1) are handled by a warp each when they have
+// at most kWarpRowLimit elements (the MNIST logits, N=100 x C=10, take one warp per row) and by a
+// block each otherwise; the max and the sums are warp-shuffle (and shared-memory) all-reduces.
+// inner > 1 (softmax over a non-last dim) takes a thread per column. The loss gradients are
+// pointwise given the saved per-row log-sum-exp, so they are grid-stride elementwise loops.
+#include <cmath>
+#include <limits>
+
+#include <ember/kernels/cuda/launch.cuh>
+#include <ember/kernels/cuda/reduce_utils.cuh>
+#include <ember/kernels/softmax.h>
+
+namespace ember::kernels::cuda {
+
+namespace {
+
+template <typename T>
+__device__ __forceinline__ T quiet_nan() { return static_cast<T>(NAN); }
+
+// y[row, c] = x[row, c] - m - log(s)  (log)   or   exp(x[row, c] - m) / s,
+// with m = max_c x[row, c], s = sum_c exp(x[row, c] - m)
+template <typename T, typename Group>
+__global__ void softmax_rows(const T* __restrict__ in, T* __restrict__ out, int64_t rows, int64_t cols, bool log, T lowest) {
+  __shared__ T scratch[kWarpSize];
+  Group group;
+  for (int64_t row = group.first_row(); row < rows; row += group.row_step()) {
+    const T* x = in + row * cols;
+    T* y = out + row * cols;
+    T m = lowest;
+    for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
+    m = group.allreduce(m, MaxOp{}, lowest, scratch);
+    T s = 0;
+    for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
+    s = group.allreduce(s, SumOp{}, T(0), scratch);
+    if (log) {
+      T shift = m + device_log(s);
+      for (int64_t c = group.rank(); c < cols; c += group.size()) y[c] = x[c] - shift;
+    } else {
+      T inv = T(1) / s;
+      for (int64_t c = group.rank(); c < cols; c += group.size()) y[c] = device_exp(x[c] - m) * inv;
+    }
+  }
+}
+
+// The same along the middle axis of [outer, C, inner], a thread per (o, i)
+template <typename T>
+__global__ void softmax_columns(const T* __restrict__ in, T* __restrict__ out, int64_t outer, int64_t classes,
+                                int64_t inner, bool log, T lowest) {
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < outer * inner;
+       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t base = (k / inner) * classes * inner + k % inner;
+    T m = lowest;
+    for (int64_t c = 0; c < classes; ++c) m = MaxOp{}(m, in[base + c * inner]);
+    T s = 0;
+    for (int64_t c = 0; c < classes; ++c) s += device_exp(in[base + c * inner] - m);
+    T shift = m + device_log(s), inv = T(1) / s;
+    for (int64_t c = 0; c < classes; ++c) {
+      T x = in[base + c * inner];
+      out[base + c * inner] = log ? x - shift : device_exp(x - m) * inv;
+    }
+  }
+}
+
+// gx = y * (g - sum_c g*y)   or (log)   gx = g - exp(y) * sum_c g
+template <typename T, typename Group>
+__global__ void softmax_backward_rows(const T* __restrict__ grad, const T* __restrict__ out, T* __restrict__ grad_in,
+                                      int64_t rows, int64_t cols, bool log) {
+  __shared__ T scratch[kWarpSize];
+  Group group;
+  for (int64_t row = group.first_row(); row < rows; row += group.row_step()) {
+    const T* g = grad + row * cols;
+    const T* y = out + row * cols;
+    T* gx = grad_in + row * cols;
+    T s = 0;
+    for (int64_t c = group.rank(); c < cols; c += group.size()) s += log ? g[c] : g[c] * y[c];
+    s = group.allreduce(s, SumOp{}, T(0), scratch);
+    for (int64_t c = group.rank(); c < cols; c += group.size())
+      gx[c] = log ? g[c] - device_exp(y[c]) * s : y[c] * (g[c] - s);
+  }
+}
+
+template <typename T>
+__global__ void softmax_backward_columns(const T* __restrict__ grad, const T* __restrict__ out, T* __restrict__ grad_in,
+                                         int64_t outer, int64_t classes, int64_t inner, bool log) {
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < outer * inner;
+       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t base = (k / inner) * classes * inner + k % inner;
+    T s = 0;
+    for (int64_t c = 0; c < classes; ++c) {
+      int64_t j = base + c * inner;
+      s += log ? grad[j] : grad[j] * out[j];
+    }
+    for (int64_t c = 0; c < classes; ++c) {
+      int64_t j = base + c * inner;
+      grad_in[j] = log ? grad[j] - device_exp(out[j]) * s : out[j] * (grad[j] - s);
+    }
+  }
+}
+
+// lse[n] = m + log sum_c exp(x[n, c] - m); loss[n] = lse[n] - x[n, t[n]] (NaN when t[n] is out of range)
+template <typename T, typename Group>
+__global__ void cross_entropy_rows(const T* __restrict__ logits, const int64_t* __restrict__ target, T* __restrict__ losses,
+                                   T* __restrict__ lse, int64_t rows, int64_t cols, T lowest) {
+  __shared__ T scratch[kWarpSize];
+  Group group;
+  for (int64_t row = group.first_row(); row < rows; row += group.row_step()) {
+    const T* x = logits + row * cols;
+    T m = lowest;
+    for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
+    m = group.allreduce(m, MaxOp{}, lowest, scratch);
+    T s = 0;
+    for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
+    s = group.allreduce(s, SumOp{}, T(0), scratch);
+    if (group.rank() == 0) {
+      T row_lse = m + device_log(s);
+      int64_t t = target[row];
+      lse[row] = row_lse;
+      losses[row] = t >= 0 && t < cols ? row_lse - x[t] : quiet_nan<T>();
+    }
+  }
+}
+
+// gx[n, c] = (exp(x[n, c] - lse[n]) - [c == t[n]]) * scale * g[n * grad_stride]
+template <typename T>
+__global__ void cross_entropy_backward_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
+                                              const T* __restrict__ lse, const T* __restrict__ grad, int64_t grad_stride,
+                                              T scale, T* __restrict__ grad_logits, int64_t rows, int64_t cols) {
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < rows * cols;
+       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t n = k / cols, c = k % cols, t = target[n];
+    T g = scale * grad[n * grad_stride];
+    T p = device_exp(logits[k] - lse[n]);
+    grad_logits[k] = t >= 0 && t < cols ? (p - (c == t ? T(1) : T(0))) * g : quiet_nan<T>();
+  }
+}
+
+// loss[n] = -lp[n, t[n]] (NaN when t[n] is out of range)
+template <typename T>
+__global__ void nll_forward_kernel(const T* __restrict__ log_probs, const int64_t* __restrict__ target, T* __restrict__ losses,
+                                   int64_t rows, int64_t cols) {
+  for (int64_t n = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; n < rows;
+       n += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t t = target[n];
+    losses[n] = t >= 0 && t < cols ? -log_probs[n * cols + t] : quiet_nan<T>();
+  }
+}
+
+// gx[n, c] = [c == t[n]] * -scale * g[n * grad_stride]
+template <typename T>
+__global__ void nll_backward_kernel(const int64_t* __restrict__ target, const T* __restrict__ grad, int64_t grad_stride,
+                                    T scale, T* __restrict__ grad_in, int64_t rows, int64_t cols) {
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < rows * cols;
+       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t n = k / cols, t = target[n];
+    T value = k % cols == t ? -scale * grad[n * grad_stride] : T(0);
+    grad_in[k] = t >= 0 && t < cols ? value : quiet_nan<T>();
+  }
+}
+
+// Launches kernel<T, WarpPerRow> or kernel<T, BlockPerRow> over `rows` rows of `cols`.
+template <typename Launch>
+void launch_rows(int64_t rows, int64_t cols, Launch launch) {
+  if (cols <= kWarpRowLimit) launch(WarpPerRow{}, grid_size(rows * kWarpSize));
+  else launch(BlockPerRow{}, grid_size(rows * kBlockSize));
+}
+
+}  // namespace
+
+void softmax_forward(const Tensor& in, const Tensor& out, ReduceGeometry g, bool log) {
+  if (out.numel() == 0) return;
+  cudaStream_t stream = stream_of(in);
+  dispatch_floating(in.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
+    using T = decltype(tag);
+    auto* x = static_cast<const T*>(in.data_ptr());
+    auto* y = static_cast<T*>(out.data_ptr());
+    T lowest = -std::numeric_limits<T>::infinity();
+    if (g.inner == 1) {
+      launch_rows(g.outer, g.reduce, [&](auto group, int blocks) {
+        softmax_rows<T, decltype(group)><<<blocks, kBlockSize, 0, stream>>>(x, y, g.outer, g.reduce, log, lowest);
+      });
+    } else {
+      softmax_columns<T><<<grid_size(g.outer * g.inner), kBlockSize, 0, stream>>>(x, y, g.outer, g.reduce, g.inner, log, lowest);
+    }
+    EMBER_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void softmax_backward(const Tensor& grad, const Tensor& out, const Tensor& grad_in, ReduceGeometry g, bool log) {
+  if (grad_in.numel() == 0) return;
+  cudaStream_t stream = stream_of(out);
+  dispatch_floating(out.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
+    using T = decltype(tag);
+    auto* gy = static_cast<const T*>(grad.data_ptr());
+    auto* y = static_cast<const T*>(out.data_ptr());
+    auto* gx = static_cast<T*>(grad_in.data_ptr());
+    if (g.inner == 1) {
+      launch_rows(g.outer, g.reduce, [&](auto group, int blocks) {
+        softmax_backward_rows<T, decltype(group)><<<blocks, kBlockSize, 0, stream>>>(gy, y, gx, g.outer, g.reduce, log);
+      });
+    } else {
+      softmax_backward_columns<T><<<grid_size(g.outer * g.inner), kBlockSize, 0, stream>>>(gy, y, gx, g.outer, g.reduce,
+                                                                                           g.inner, log);
+    }
+    EMBER_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& losses, const Tensor& lse) {
+  int64_t rows = logits.size(0), cols = logits.size(1);
+  if (rows == 0) return;
+  cudaStream_t stream = stream_of(logits);
+  dispatch_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    launch_rows(rows, cols, [&](auto group, int blocks) {
+      cross_entropy_rows<T, decltype(group)><<<blocks, kBlockSize, 0, stream>>>(
+          static_cast<const T*>(logits.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
+          static_cast<T*>(losses.data_ptr()), static_cast<T*>(lse.data_ptr()), rows, cols,
+          -std::numeric_limits<T>::infinity());
+    });
+    EMBER_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad,
+                            int64_t grad_stride, double scale, const Tensor& grad_logits) {
+  int64_t rows = logits.size(0), cols = logits.size(1);
+  if (rows * cols == 0) return;
+  dispatch_floating(logits.dtype(), "cross_entropy_backward", [&](auto tag) {
+    using T = decltype(tag);
+    cross_entropy_backward_kernel<T><<<grid_size(rows * cols), kBlockSize, 0, stream_of(logits)>>>(
+        static_cast<const T*>(logits.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
+        static_cast<const T*>(lse.data_ptr()), static_cast<const T*>(grad.data_ptr()), grad_stride, static_cast<T>(scale),
+        static_cast<T*>(grad_logits.data_ptr()), rows, cols);
+    EMBER_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void nll_forward(const Tensor& log_probs, const Tensor& target, const Tensor& losses) {
+  int64_t rows = log_probs.size(0), cols = log_probs.size(1);
+  if (rows == 0) return;
+  dispatch_floating(log_probs.dtype(), "nll_loss", [&](auto tag) {
+    using T = decltype(tag);
+    nll_forward_kernel<T><<<grid_size(rows), kBlockSize, 0, stream_of(log_probs)>>>(
+        static_cast<const T*>(log_probs.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
+        static_cast<T*>(losses.data_ptr()), rows, cols);
+    EMBER_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void nll_backward(const Tensor& target, const Tensor& grad, int64_t grad_stride, double scale,
+                  const Tensor& grad_log_probs) {
+  int64_t rows = grad_log_probs.size(0), cols = grad_log_probs.size(1);
+  if (rows * cols == 0) return;
+  dispatch_floating(grad_log_probs.dtype(), "nll_loss_backward", [&](auto tag) {
+    using T = decltype(tag);
+    nll_backward_kernel<T><<<grid_size(rows * cols), kBlockSize, 0, stream_of(grad_log_probs)>>>(
+        static_cast<const int64_t*>(target.data_ptr()), static_cast<const T*>(grad.data_ptr()), grad_stride,
+        static_cast<T>(scale), static_cast<T*>(grad_log_probs.data_ptr()), rows, cols);
+    EMBER_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace ember::kernels::cuda
