@@ -1,7 +1,6 @@
 // Adadelta with PyTorch's semantics (rho-averaged squared gradients and squared updates, lr
 // scaling the update; default lr 1.0, rho 0.9, eps 1e-6).
 #pragma once
-#include <ember/kernels/optim.h>
 #include <ember/optim/optimizer.h>
 
 namespace ember::optim {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <ember/kernels/dispatch.h>
+#include <ember/kernels/optim.h>
 
 namespace ember::optim {
 

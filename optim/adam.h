@@ -1,7 +1,6 @@
 // Adam and AdamW with PyTorch's semantics: bias-corrected moment estimates; Adam adds weight decay
 // to the gradient, AdamW decays the parameter directly (p *= 1 - lr * weight_decay).
 #pragma once
-#include <ember/kernels/optim.h>
 #include <ember/optim/optimizer.h>
 
 namespace ember::optim {

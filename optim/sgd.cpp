@@ -1,6 +1,7 @@
 #include <ember/optim/sgd.h>
 
 #include <ember/kernels/dispatch.h>
+#include <ember/kernels/optim.h>
 
 namespace ember::optim {
 

@@ -1,7 +1,6 @@
 // SGD with PyTorch's semantics: weight decay added to the gradient, the momentum buffer set to the
 // gradient on its first step and then b = momentum b + (1 - dampening) g, optional Nesterov.
 #pragma once
-#include <ember/kernels/optim.h>
 #include <ember/optim/optimizer.h>
 
 namespace ember::optim {
