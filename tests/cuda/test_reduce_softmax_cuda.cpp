@@ -1,0 +1,118 @@
+// Reductions, softmax, losses, dropout and index ops on CUDA against the CPU reference, forward
+// and backward: float32 at rtol 1e-4, float64 at rtol 1e-10, random inputs bounded away from
+// zero, including long rows (100000 elements) that take the block-per-row kernels.
+#include <catch2/catch.hpp>
+
+#include "../support/test_support.h"
+
+using namespace ember;
+using ember::testing::compare_cuda_with_cpu;
+using ember::testing::random_tensor;
+
+namespace {
+
+// Never zero and positive: a relative error of a sum that cancels towards zero means nothing.
+Tensor input(const Shape& sizes, uint64_t seed) { return random_tensor(sizes, seed, 0.5, 1.5).set_requires_grad(true); }
+
+struct Precision {
+  DType dtype;
+  double rtol, atol;
+};
+const Precision kPrecisions[] = {{kFloat32, 1e-4, 1e-6}, {kFloat64, 1e-10, 1e-12}};
+
+void check_cuda(const ember::testing::TensorFn& fn, const TensorList& inputs, const char* what) {
+  for (const Precision& p : kPrecisions) {
+    INFO(what << " in " << dtype_name(p.dtype));
+    CHECK(compare_cuda_with_cpu(fn, inputs, p.rtol, p.atol, p.dtype) == "");
+  }
+}
+
+Tensor class_targets(int64_t n, int64_t classes, uint64_t seed) {
+  Generator gen(seed);
+  return randint(0, classes, {n}, TensorOptions(kInt64), &gen);
+}
+
+}  // namespace
+
+TEST_CASE("cuda: sum and mean over dims", "[cuda][reduce]") {
+  Tensor x = input({6, 5, 7}, 1);
+  check_cuda([](const TensorList& t) { return sum(t[0]); }, {x}, "sum all");
+  check_cuda([](const TensorList& t) { return mean(t[0]); }, {x}, "mean all");
+  check_cuda([](const TensorList& t) { return sum(t[0], {2}); }, {x}, "sum last (rows)");
+  check_cuda([](const TensorList& t) { return sum(t[0], {0}, true); }, {x}, "sum first (columns)");
+  check_cuda([](const TensorList& t) { return mean(t[0], {1}); }, {x}, "mean middle");
+  check_cuda([](const TensorList& t) { return sum(t[0], {0, 2}); }, {x}, "sum non-adjacent (permuted)");
+  check_cuda([](const TensorList& t) { return sum(t[0].transpose(0, 2), {1}); }, {x}, "sum non-contiguous");
+  check_cuda([](const TensorList& t) { return sum_to(t[0], {5, 1}); }, {x}, "sum_to");
+}
+
+TEST_CASE("cuda: long rows take the block-per-row kernels", "[cuda][reduce]") {
+  Tensor row = input({3, 100000}, 2);
+  check_cuda([](const TensorList& t) { return sum(t[0], {1}); }, {row}, "sum of 100000");
+  check_cuda([](const TensorList& t) { return mean(t[0]); }, {row}, "mean of 300000");
+  check_cuda([](const TensorList& t) { return max(t[0], 1).first; }, {row}, "max of 100000");
+  check_cuda([](const TensorList& t) { return softmax(t[0], 1); }, {row}, "softmax of 100000");
+  check_cuda([](const TensorList& t) { return log_softmax(t[0], -1); }, {row}, "log_softmax of 100000");
+  Tensor column = input({100000, 3}, 3);
+  check_cuda([](const TensorList& t) { return sum(t[0], {0}); }, {column}, "column sum of 100000");
+}
+
+TEST_CASE("cuda: max and argmax", "[cuda][reduce]") {
+  Tensor x = input({7, 9, 5}, 4);
+  for (int64_t d = 0; d < 3; ++d) {
+    INFO("dim " << d);
+    check_cuda([d](const TensorList& t) { return max(t[0], d).first; }, {x}, "max values");
+    CHECK(argmax(x.detach().to(cuda_device(0)), d).to(kCPU).to_vector<int64_t>() ==
+          argmax(x.detach(), d).to_vector<int64_t>());
+  }
+  // Ties pick the first index on both devices.
+  Tensor ties = from_vector<double>({1, 3, 3, 2, 5, 5, 5, 0}, {2, 4}, kFloat64);
+  CHECK(argmax(ties.to(cuda_device(0)), 1).to(kCPU).to_vector<int64_t>() == std::vector<int64_t>{1, 0});
+}
+
+TEST_CASE("cuda: softmax and log_softmax", "[cuda][softmax]") {
+  Tensor net = random_tensor({100, 10}, 5, -4, 4).set_requires_grad(true);  // the MNIST logits
+  check_cuda([](const TensorList& t) { return softmax(t[0], 1); }, {net}, "softmax 100x10");
+  check_cuda([](const TensorList& t) { return log_softmax(t[0], 1); }, {net}, "log_softmax 100x10");
+  Tensor x = random_tensor({4, 6, 5}, 6, -3, 3).set_requires_grad(true);
+  for (int64_t d = 0; d < 3; ++d) {
+    INFO("dim " << d);
+    check_cuda([d](const TensorList& t) { return softmax(t[0], d); }, {x}, "softmax");
+    check_cuda([d](const TensorList& t) { return log_softmax(t[0], d); }, {x}, "log_softmax");
+  }
+  check_cuda([](const TensorList& t) { return softmax(t[0].transpose(0, 2), 2); }, {x}, "softmax non-contiguous");
+}
+
+TEST_CASE("cuda: cross_entropy and nll_loss", "[cuda][softmax]") {
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    INFO("reduction " << static_cast<int>(r));
+    Tensor logits = random_tensor({100, 10}, 7, -4, 4).set_requires_grad(true);
+    Tensor target = class_targets(100, 10, 8);
+    check_cuda([r](const TensorList& t) { return cross_entropy(t[0], t[1], r); }, {logits, target}, "cross_entropy");
+    check_cuda([r](const TensorList& t) { return nll_loss(log_softmax(t[0], 1), t[1], r); }, {logits, target},
+               "log_softmax + nll_loss");
+    Tensor wide = random_tensor({3, 5000}, 9, -4, 4).set_requires_grad(true);
+    Tensor wide_target = class_targets(3, 5000, 10);
+    check_cuda([r](const TensorList& t) { return cross_entropy(t[0], t[1], r); }, {wide, wide_target},
+               "cross_entropy with 5000 classes");
+  }
+}
+
+TEST_CASE("cuda: dropout masks match the CPU bit for bit", "[cuda][dropout]") {
+  Tensor x = input({1000, 37}, 11);
+  check_cuda([](const TensorList& t) {
+    manual_seed(123);
+    return dropout(t[0], 0.3, true);
+  }, {x}, "dropout");
+}
+
+TEST_CASE("cuda: index_select and cat", "[cuda][dropout]") {
+  Tensor x = input({5, 6, 7}, 12);
+  Tensor index = from_vector<int64_t>({4, 0, 4, 2}, {4}, kInt64);
+  for (int64_t d = 0; d < 3; ++d) {
+    INFO("dim " << d);
+    check_cuda([d](const TensorList& t) { return index_select(t[0], d, t[1]); }, {x, index}, "index_select");
+  }
+  Tensor a = input({3, 4}, 13), b = input({3, 2}, 14);
+  check_cuda([](const TensorList& t) { return cat({t[0], t[1]}, 1); }, {a, b}, "cat");
+}
