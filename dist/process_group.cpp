@@ -40,6 +40,7 @@ std::shared_ptr<Rendezvous> Rendezvous::connect(const DistEnv& env, std::chrono:
       } catch (const Error&) {
       }
     }
+    if (missing.empty()) EMBER_FAIL("dist: rendezvous failed (", env.str(), "): ", e.what());
     EMBER_FAIL("dist: rendezvous failed after ", timeout.count() / 1000.0, " s: rank(s) [", missing,
                "] never joined (", env.str(), "): ", e.what());
   }

@@ -139,10 +139,11 @@ bool write_all(int fd, const void* data, size_t size) {
 bool read_all(int fd, void* data, size_t size, Clock::time_point deadline) {
   auto* p = static_cast<uint8_t*>(data);
   while (size > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
+    // Rounded up, so that a false return for lack of time means the deadline has passed.
+    auto left_us = std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()).count();
+    if (left_us <= 0) return false;
     pollfd pfd{fd, POLLIN, 0};
-    int rc = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
+    int rc = ::poll(&pfd, 1, static_cast<int>(std::min<int64_t>((left_us + 999) / 1000, 1000)));
     if (rc < 0 && errno != EINTR) return false;
     if (rc <= 0) continue;
     ssize_t n = ::recv(fd, p, size, 0);

@@ -1,0 +1,260 @@
+// ember-run: starts the local workers of a distributed run (like torchrun).
+//   ember-run --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P] -- PROGRAM ARGS
+// Each worker gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR,
+// MASTER_PORT and EMBER_RUN_ID; its output lines are prefixed with "[rank R] ". Ctrl-C and SIGTERM
+// are forwarded to the workers. When a worker fails, the others are stopped (SIGTERM, then SIGKILL
+// after a grace period) and ember-run exits non-zero naming the failed rank.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+extern char** environ;
+
+namespace {
+
+struct Worker {
+  int rank = 0;
+  int local_rank = 0;
+  pid_t pid = -1;
+  bool running = false;
+  int status = 0;
+  std::vector<std::thread> readers;
+};
+
+std::mutex output_mutex;
+
+// Copies lines from `fd` to `out_fd`, each prefixed; a last line without '\n' is flushed at EOF.
+void prefix_lines(int fd, int out_fd, const std::string& prefix) {
+  std::string pending;
+  char buffer[4096];
+  auto emit = [&](const std::string& line) {
+    std::string text = prefix + line;
+    std::lock_guard<std::mutex> lock(output_mutex);
+    const char* p = text.data();
+    size_t left = text.size();
+    while (left > 0) {
+      ssize_t n = ::write(out_fd, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  };
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buffer, static_cast<size_t>(n));
+    size_t start = 0, nl;
+    while ((nl = pending.find('\n', start)) != std::string::npos) {
+      emit(pending.substr(start, nl - start + 1));
+      start = nl + 1;
+    }
+    pending.erase(0, start);
+  }
+  if (!pending.empty()) emit(pending + "\n");
+  ::close(fd);
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
+                                  strsignal(WTERMSIG(status)) + ")";
+  return "stopped";
+}
+
+void log(const std::string& message) {
+  std::lock_guard<std::mutex> lock(output_mutex);
+  std::fprintf(stderr, "ember-run: %s\n", message.c_str());
+  std::fflush(stderr);
+}
+
+std::string random_run_id() {
+  std::random_device rd;
+  char text[32];
+  std::snprintf(text, sizeof(text), "run-%08x%08x", rd(), rd());
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ember-run: launch the workers of a distributed Ember run on this node"};
+  int nproc_per_node = 1, nnodes = 1, node_rank = 0, master_port = 29500;
+  double grace_seconds = 5.0;
+  std::string master_addr = "127.0.0.1", run_id;
+  std::vector<std::string> command;
+  app.add_option("--nproc-per-node", nproc_per_node, "Workers on this node (usually one per GPU)")
+      ->required()
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--nnodes", nnodes, "Nodes in the run")->check(CLI::Range(1, 65536));
+  app.add_option("--node-rank", node_rank, "This node's index in [0, nnodes)")->check(CLI::NonNegativeNumber);
+  app.add_option("--master-addr", master_addr, "Host of global rank 0 (it hosts the rendezvous store)");
+  app.add_option("--master-port", master_port, "Port of the rendezvous store")->check(CLI::Range(1, 65535));
+  app.add_option("--run-id", run_id,
+                 "Identifies the run to the store (default: random on one node, derived from the master "
+                 "address and port on several)");
+  app.add_option("--grace", grace_seconds, "Seconds between SIGTERM and SIGKILL when stopping workers");
+  app.add_option("command", command, "PROGRAM ARGS (after --)")->required();
+  app.positionals_at_end();
+  CLI11_PARSE(app, argc, argv);
+  if (node_rank >= nnodes) {
+    std::fprintf(stderr, "ember-run: --node-rank %d must be below --nnodes %d\n", node_rank, nnodes);
+    return 2;
+  }
+  if (run_id.empty()) {
+    run_id = nnodes == 1 ? random_run_id() : "ember-" + master_addr + "-" + std::to_string(master_port);
+  }
+  const int world_size = nnodes * nproc_per_node;
+
+  // Signals are handled synchronously on this thread (sigtimedwait); workers get the default mask.
+  sigset_t handled, previous;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGCHLD);
+  sigaddset(&handled, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+
+  std::vector<Worker> workers(static_cast<size_t>(nproc_per_node));
+  for (int i = 0; i < nproc_per_node; ++i) {
+    Worker& w = workers[static_cast<size_t>(i)];
+    w.local_rank = i;
+    w.rank = node_rank * nproc_per_node + i;
+    int out_pipe[2], err_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+      std::perror("ember-run: pipe");
+      return 1;
+    }
+    // Everything the child needs is built before fork(): between fork and exec it only calls
+    // async-signal-safe functions (the reader threads may hold the allocator's lock).
+    std::vector<std::string> env_strings;
+    const std::vector<std::pair<std::string, std::string>> overrides = {
+        {"RANK", std::to_string(w.rank)},
+        {"WORLD_SIZE", std::to_string(world_size)},
+        {"LOCAL_RANK", std::to_string(i)},
+        {"LOCAL_WORLD_SIZE", std::to_string(nproc_per_node)},
+        {"GROUP_RANK", std::to_string(node_rank)},
+        {"MASTER_ADDR", master_addr},
+        {"MASTER_PORT", std::to_string(master_port)},
+        {"EMBER_RUN_ID", run_id}};
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string entry = *e;
+      std::string key = entry.substr(0, entry.find('='));
+      bool replaced = false;
+      for (auto& [k, v] : overrides) replaced = replaced || k == key;
+      if (!replaced) env_strings.push_back(entry);
+    }
+    for (auto& [k, v] : overrides) env_strings.push_back(k + "=" + v);
+    std::vector<char*> envp, args;
+    for (auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    for (auto& a : command) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    std::string exec_error = "ember-run: cannot execute " + command[0] + "\n";
+
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      std::perror("ember-run: fork");
+      return 1;
+    }
+    if (pid == 0) {
+      ::setpgid(0, 0);  // its own group: signals reach it (and its children) only through us
+      ::dup2(out_pipe[1], STDOUT_FILENO);
+      ::dup2(err_pipe[1], STDERR_FILENO);
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      ::execvpe(args[0], args.data(), envp.data());
+      ssize_t ignored = ::write(STDERR_FILENO, exec_error.data(), exec_error.size());
+      (void)ignored;
+      ::_exit(127);
+    }
+    ::setpgid(pid, pid);
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    w.pid = pid;
+    w.running = true;
+    std::string prefix = "[rank " + std::to_string(w.rank) + "] ";
+    w.readers.emplace_back(prefix_lines, out_pipe[0], STDOUT_FILENO, prefix);
+    w.readers.emplace_back(prefix_lines, err_pipe[0], STDERR_FILENO, prefix);
+  }
+  log("started " + std::to_string(nproc_per_node) + " worker(s), ranks " +
+      std::to_string(node_rank * nproc_per_node) + ".." + std::to_string((node_rank + 1) * nproc_per_node - 1) +
+      " of " + std::to_string(world_size) + ", store " + master_addr + ":" + std::to_string(master_port));
+
+  auto signal_all = [&](int sig) {
+    for (auto& w : workers) {
+      if (w.running) ::kill(-w.pid, sig);
+    }
+  };
+  int running = nproc_per_node;
+  int exit_code = 0;
+  std::string failure;
+  bool stopping = false;
+  auto kill_deadline = std::chrono::steady_clock::time_point::max();
+
+  while (running > 0) {
+    timespec tick{0, 100 * 1000 * 1000};
+    int sig = sigtimedwait(&handled, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+      if (!stopping) {
+        log(std::string("got ") + strsignal(sig) + ", forwarding it to the workers");
+        signal_all(sig);
+        stopping = true;
+        exit_code = 128 + sig;
+        kill_deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+      } else {
+        signal_all(SIGKILL);
+      }
+    }
+    // Reap everything that has exited.
+    for (;;) {
+      int status = 0;
+      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (auto& w : workers) {
+        if (w.pid != pid || !w.running) continue;
+        w.running = false;
+        w.status = status;
+        --running;
+        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (!ok && !stopping) {
+          failure = "rank " + std::to_string(w.rank) + " (local rank " + std::to_string(w.local_rank) + ", pid " +
+                    std::to_string(pid) + ") " + describe_status(status);
+          log(failure + "; stopping the other workers");
+          exit_code = 1;
+          stopping = true;
+          signal_all(SIGTERM);
+          kill_deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+        }
+      }
+    }
+    if (stopping && std::chrono::steady_clock::now() > kill_deadline) {
+      signal_all(SIGKILL);
+      kill_deadline = std::chrono::steady_clock::time_point::max();
+    }
+  }
+  for (auto& w : workers) {
+    for (auto& t : w.readers) t.join();
+  }
+  if (!failure.empty()) {
+    log("FAILED: " + failure);
+  } else if (exit_code != 0) {
+    log("interrupted");
+  }
+  return exit_code;
+}
