@@ -32,6 +32,3 @@ print_stage_times() {
   printf '  %s\n' "${EMBER_STAGE_TIMES[@]}"
   echo "  total                        ${SECONDS}s"
 }
-
-# Two cores unless told otherwise (the CI machines have two).
-EMBER_JOBS=${EMBER_JOBS:-2}
