@@ -25,7 +25,7 @@ std::string size_label(int64_t size) {
   return std::to_string(size);
 }
 
-const int kNameWidth = 26, kShapeWidth = 28, kSizeWidth = 8, kTimeWidth = 12, kRateWidth = 16, kPctWidth = 8;
+const int kNameWidth = 26, kShapeWidth = 34, kSizeWidth = 8, kTimeWidth = 12, kRateWidth = 16, kPctWidth = 8;
 
 }  // namespace
 
