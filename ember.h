@@ -1,6 +1,7 @@
 // The umbrella header of Ember: #include <ember/ember.h> brings in the whole public API, i.e. every
-// installed header (cmake/EmberInstall.cmake; the public_headers_plain_cxx test checks this list).
-// Nothing here includes a CUDA header: programs using Ember compile with a plain C++ compiler.
+// installed header (cmake/EmberInstall.cmake; the public_headers_plain_cxx test checks this list,
+// .ci/update-umbrella regenerates it). Nothing here includes a CUDA header: programs using Ember
+// compile with a plain C++ compiler.
 #pragma once
 
 #include <ember_generated/version.h>
@@ -28,6 +29,7 @@
 #include <ember/ops/ops.h>
 
 // Modules, layers, losses, initialisation, checkpoints.
+#include <ember/nn/checkpoint.h>
 #include <ember/nn/conv.h>
 #include <ember/nn/init.h>
 #include <ember/nn/layers.h>
@@ -35,6 +37,7 @@
 #include <ember/nn/loss.h>
 #include <ember/nn/mnist_net.h>
 #include <ember/nn/module.h>
+#include <ember/nn/nn.h>
 #include <ember/nn/sequential.h>
 
 // Optimizers and learning-rate schedules.
@@ -45,7 +48,17 @@
 #include <ember/optim/optimizer.h>
 #include <ember/optim/sgd.h>
 
+// Datasets, data loading, samplers, file formats.
+#include <ember/data/data.h>
+#include <ember/data/dataloader.h>
+#include <ember/data/dataset.h>
+#include <ember/data/distributed_sampler.h>
+#include <ember/data/idx.h>
+#include <ember/data/mnist.h>
+#include <ember/data/safetensors.h>
+
 // Distributed training: stores, process groups, DDP.
+#include <ember/dist/data_parallel.h>
 #include <ember/dist/ddp.h>
 #include <ember/dist/env.h>
 #include <ember/dist/process_group.h>

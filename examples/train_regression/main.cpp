@@ -58,11 +58,17 @@ int main() {
 
     // Save, load into a fresh model, and check that it predicts the same.
     std::filesystem::path path = std::filesystem::temp_directory_path() / "ember_train_regression.safetensors";
-    std::map<std::string, Tensor> saved;
-    for (auto& [name, tensor] : model->state_dict()) saved[name] = tensor.detach().to(kCPU).clone();
+    const int64_t epoch = 1;
+    nn::save_checkpoint(path.string(), *model, &optimizer, epoch, gen.state(), {{"example", "train_regression"}});
+    // A fresh model and optimizer of the same shapes, restored from the file.
     auto restored = std::make_shared<Regressor>(nullptr);
     restored->to(device);
-    restored->load_state_dict(saved);
+    optim::SGD restored_optimizer(restored->parameters(), optim::SGDOptions(0.05).momentum(0.9));
+    nn::CheckpointInfo info = nn::load_checkpoint(path.string(), *restored, &restored_optimizer);
+    if (info.epoch != epoch || info.metadata["example"] != "train_regression") {
+      std::fprintf(stderr, "train_regression: checkpoint metadata did not round-trip\n");
+      return 1;
+    }
     double restored_loss;
     {
       NoGradGuard no_grad;
