@@ -1,0 +1,31 @@
+// Training checkpoints as safetensors files: the model's tensors under their state_dict names
+// (so Python's safetensors + load_state_dict reads them into PyTorch's Net), the optimizer's
+// state tensors under "optim.<key>", and the epoch, the generator state and the optimizer's
+// scalars in __metadata__ (as strings, "ember.epoch", "ember.rng_seed", "optim.lr", ...).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <ember/core/random.h>
+#include <ember/nn/module.h>
+#include <ember/optim/optimizer.h>
+
+namespace ember::nn {
+
+struct CheckpointInfo {
+  int64_t epoch = 0;
+  Generator::State generator_state;
+  std::map<std::string, std::string> metadata;  // the caller's extra entries
+};
+
+// optimizer may be null. Extra metadata keys must not start with "ember." or "optim.".
+// The write is atomic (temporary file, fsync, rename).
+void save_checkpoint(const std::string& path, const Module& module, const optim::Optimizer* optimizer, int64_t epoch,
+                     Generator::State generator_state, const std::map<std::string, std::string>& extra_metadata = {});
+
+// Restores the module (strict: every key present, shapes and dtypes equal) and, when given, the
+// optimizer (which must be of the kind that saved it). Returns the epoch, RNG state and extras.
+CheckpointInfo load_checkpoint(const std::string& path, Module& module, optim::Optimizer* optimizer = nullptr);
+
+}  // namespace ember::nn

@@ -1,0 +1,180 @@
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <fstream>
+#include <iterator>
+#include <stdlib.h>
+
+#include <ember/ember.h>
+#include <ember/data/safetensors.h>
+#include <ember/nn/checkpoint.h>
+#include <ember/nn/mnist_net.h>
+#include <ember/optim/sgd.h>
+
+#include "support/test_support.h"
+
+using namespace ember;
+
+namespace {
+
+std::string temp_dir() {
+  char pattern[] = "/tmp/ember_ckpt_XXXXXX";
+  char* dir = mkdtemp(pattern);
+  REQUIRE(dir != nullptr);
+  return dir;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  return names;
+}
+
+std::vector<char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const std::vector<char>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// One SGD step on a fixed batch.
+void train_step(nn::MnistNet& net, optim::Optimizer& opt, const Tensor& x, const Tensor& y) {
+  opt.zero_grad();
+  cross_entropy(net.forward_logits(x), y).backward();
+  opt.step();
+}
+
+// A file with the given JSON header and data bytes.
+std::vector<char> make_file(const std::string& header, size_t data_bytes) {
+  std::string out(8, '\0');
+  uint64_t n = header.size();
+  for (size_t i = 0; i < 8; ++i) out[i] = static_cast<char>(n >> (8 * i));
+  out += header;
+  out.append(data_bytes, '\0');
+  return std::vector<char>(out.begin(), out.end());
+}
+
+}  // namespace
+
+TEST_CASE("safetensors round trip of every dtype with metadata", "[checkpoint]") {
+  std::string dir = temp_dir();
+  std::map<std::string, Tensor> tensors{
+      {"a", testing::random_tensor({2, 3}, 1, -1, 1, kFloat32)},
+      {"b", testing::random_tensor({4}, 2, -1, 1, kFloat64)},
+      {"c", from_vector(std::vector<int64_t>{-5, 7, 1LL << 40}, {3})},
+      {"d", from_vector(std::vector<uint8_t>{1, 2, 255}, {3, 1})},
+      {"scalar", scalar_tensor(3.5)},
+      {"strided", testing::random_tensor({3, 4}, 3, -1, 1, kFloat32).t()}};
+  data::save_safetensors(dir + "/t.safetensors", tensors, {{"note", "hello"}});
+  std::vector<char> bytes = read_bytes(dir + "/t.safetensors");
+  uint64_t header = 0;
+  for (int i = 0; i < 8; ++i) header |= uint64_t(static_cast<unsigned char>(bytes[static_cast<size_t>(i)])) << (8 * i);
+  CHECK(header % 8 == 0);
+  CHECK(std::string(bytes.begin() + 8, bytes.begin() + 8 + static_cast<long>(header)).find("\"F32\"") != std::string::npos);
+
+  data::SafetensorsFile file = data::load_safetensors(dir + "/t.safetensors");
+  CHECK(file.metadata == std::map<std::string, std::string>{{"note", "hello"}});
+  REQUIRE(file.tensors.size() == tensors.size());
+  for (auto& [name, t] : tensors) {
+    INFO(name);
+    const Tensor& r = file.tensors.at(name);
+    CHECK(r.sizes() == t.sizes());
+    CHECK(r.dtype() == t.dtype());
+    CHECK(r.to_vector<double>() == t.to_vector<double>());
+  }
+}
+
+TEST_CASE("checkpoint save/load restores identical outputs and training", "[checkpoint]") {
+  std::string dir = temp_dir();
+  std::string path = dir + "/net.safetensors";
+  Generator g1(11), g2(22);
+  nn::MnistNet a(&g1), b(&g2);
+  optim::SGD opt_a(a.parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  optim::SGD opt_b(b.parameters(), optim::SGDOptions(0.5).momentum(0.9));
+  Tensor x = testing::random_tensor({6, 1, 28, 28}, 5, 0, 1, kFloat32);
+  Tensor y = from_vector(std::vector<int64_t>{0, 1, 2, 3, 4, 5}, {6});
+  train_step(a, opt_a, x, y);
+
+  Generator rng(77);
+  rng.reserve(123);
+  nn::save_checkpoint(path, a, &opt_a, 3, rng.state(), {{"run", "unit-test"}});
+  CHECK(list_dir(dir) == std::vector<std::string>{"net.safetensors"});  // no temporary file left
+
+  nn::CheckpointInfo info = nn::load_checkpoint(path, b, &opt_b);
+  CHECK(info.epoch == 3);
+  CHECK(info.generator_state.seed == 77);
+  CHECK(info.generator_state.offset == 123);
+  CHECK(info.metadata == std::map<std::string, std::string>{{"run", "unit-test"}});
+  CHECK(opt_b.lr() == 0.05);
+  CHECK(b.forward(x).to_vector<float>() == a.forward(x).to_vector<float>());
+
+  // Training continues identically (the momentum buffers came back too).
+  train_step(a, opt_a, x, y);
+  train_step(b, opt_b, x, y);
+  CHECK(b.forward(x).to_vector<float>() == a.forward(x).to_vector<float>());
+
+  // The model tensors use PyTorch's names; the optimizer's sit under optim.
+  data::SafetensorsFile file = data::load_safetensors(path);
+  CHECK(file.tensors.count("conv1.weight"));
+  CHECK(file.tensors.count("fc2.bias"));
+  CHECK(file.tensors.count("optim.0.momentum_buffer"));
+  CHECK(file.metadata.at("optim.type") == "SGD");
+
+  // Overwriting is atomic too and leaves only the file.
+  nn::save_checkpoint(path, a, nullptr, 4, rng.state());
+  CHECK(list_dir(dir) == std::vector<std::string>{"net.safetensors"});
+  CHECK_THROWS_WITH(nn::load_checkpoint(path, b, &opt_b), Catch::Contains("no optimizer state"));
+  CHECK(nn::load_checkpoint(path, b).epoch == 4);
+  CHECK_THROWS_WITH(nn::save_checkpoint(path, a, nullptr, 0, {}, {{"ember.epoch", "9"}}), Catch::Contains("reserved"));
+}
+
+TEST_CASE("corrupt checkpoints are refused with a clear message", "[checkpoint]") {
+  std::string dir = temp_dir();
+  std::string path = dir + "/net.safetensors";
+  nn::MnistNet net;
+  nn::save_checkpoint(path, net, nullptr, 1, {});
+  std::vector<char> good = read_bytes(path);
+
+  std::vector<char> truncated(good.begin(), good.end() - 100);
+  write_bytes(dir + "/truncated", truncated);
+  CHECK_THROWS_WITH(nn::load_checkpoint(dir + "/truncated", net),
+                    Catch::Contains(dir + "/truncated") && Catch::Contains("outside the data section"));
+
+  write_bytes(dir + "/tiny", {1, 2, 3});
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/tiny"), Catch::Contains("shorter than the 8-byte header"));
+
+  std::vector<char> huge_header = good;
+  huge_header[6] = 1;
+  write_bytes(dir + "/huge", huge_header);
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/huge"), Catch::Contains("exceeds the file size"));
+
+  write_bytes(dir + "/badjson", make_file("{\"a\": [1, 2", 0));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/badjson"), Catch::Contains("not valid JSON"));
+
+  write_bytes(dir + "/mismatch", make_file(R"({"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}})", 12));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/mismatch"), Catch::Contains("spans 12 bytes but F32 [2, 2] needs 16"));
+
+  write_bytes(dir + "/dtype", make_file(R"({"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})", 4));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/dtype"), Catch::Contains("unsupported dtype \"BF16\""));
+
+  write_bytes(dir + "/overlap", make_file(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
+                                               "b": {"dtype": "U8", "shape": [4], "data_offsets": [2, 6]}})", 6));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/overlap"), Catch::Contains("overlaps"));
+
+  write_bytes(dir + "/nometa", make_file(R"({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]}})", 4));
+  CHECK_THROWS_WITH(nn::load_checkpoint(dir + "/nometa", net), Catch::Contains("not an Ember checkpoint"));
+
+  // A checkpoint of another model names the offending key.
+  nn::Linear other(3, 2);
+  nn::save_checkpoint(dir + "/other", other, nullptr, 0, {});
+  CHECK_THROWS_WITH(nn::load_checkpoint(dir + "/other", net), Catch::Contains("missing key 'conv1.weight'"));
+  CHECK_THROWS_WITH(nn::load_checkpoint(dir + "/absent", net), Catch::Contains("cannot open"));
+}
