@@ -55,4 +55,8 @@ namespace cuda {
 void sgemm_tiled(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
 }  // namespace cuda
 
+// The hand-written SGEMM on tensors, callable from any build (tests, benchmarks): c = a @ b for
+// contiguous float32 CUDA tensors a (M, K), b (K, N), c (M, N). Throws in a build without CUDA.
+void sgemm_tiled(const Tensor& a, const Tensor& b, const Tensor& c);
+
 }  // namespace ember::kernels

@@ -1,0 +1,269 @@
+// GPU convolution through cuDNN (NCHW, cross-correlation). Per call: descriptors for the shapes,
+// the algorithm for this shape (chosen once with cudnnGetConvolution*Algorithm_v7 and cached),
+// a workspace from Ember's caching allocator, and the cuDNN call on the tensor's current stream.
+//
+// Precision: float32 convolutions run with CUDNN_FMA_MATH (no TF32 tensor cores), so results
+// agree with the CPU reference to FP32 rounding of a different summation order.
+#include <array>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include <ember/kernels/conv.h>
+#include <ember/kernels/cuda/cudnn_check.h>
+#include <ember/kernels/cuda/device_guard.h>
+#include <ember/kernels/cuda/launch.cuh>
+
+namespace ember::kernels::cuda {
+
+namespace {
+
+// One handle per (host thread, device); never destroyed (see kernels/cuda/gemm.cpp).
+cudnnHandle_t cudnn_handle(int device) {
+  thread_local std::unordered_map<int, cudnnHandle_t> handles;
+  auto it = handles.find(device);
+  if (it != handles.end()) return it->second;
+  DeviceScope scope(device);
+  cudnnHandle_t handle = nullptr;
+  EMBER_CUDA_CHECK(cudnnCreate(&handle));
+  handles.emplace(device, handle);
+  return handle;
+}
+
+cudnnHandle_t handle_on_stream(const Tensor& t) {
+  cudnnHandle_t handle = cudnn_handle(t.device().index);
+  EMBER_CUDA_CHECK(cudnnSetStream(handle, stream_of(t)));
+  return handle;
+}
+
+cudnnDataType_t cudnn_type(DType t) {
+  switch (t) {
+    case DType::Float32: return CUDNN_DATA_FLOAT;
+    case DType::Float64: return CUDNN_DATA_DOUBLE;
+    default: EMBER_FAIL("conv2d (cuDNN): expected float32 or float64, got ", dtype_name(t));
+  }
+}
+
+int as_int(int64_t v) { return static_cast<int>(v); }
+
+// RAII descriptors; destructors ignore the status (they must not throw).
+class TensorDesc {
+ public:
+  explicit TensorDesc(const Shape& nchw, DType dtype) {
+    EMBER_CUDA_CHECK(cudnnCreateTensorDescriptor(&desc_));
+    EMBER_CUDA_CHECK(cudnnSetTensor4dDescriptor(desc_, CUDNN_TENSOR_NCHW, cudnn_type(dtype), as_int(nchw[0]),
+                                                as_int(nchw[1]), as_int(nchw[2]), as_int(nchw[3])));
+  }
+  ~TensorDesc() { cudnnDestroyTensorDescriptor(desc_); }
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+  cudnnTensorDescriptor_t get() const { return desc_; }
+
+ private:
+  cudnnTensorDescriptor_t desc_ = nullptr;
+};
+
+class FilterDesc {
+ public:
+  explicit FilterDesc(const Shape& kcrs, DType dtype) {
+    EMBER_CUDA_CHECK(cudnnCreateFilterDescriptor(&desc_));
+    EMBER_CUDA_CHECK(cudnnSetFilter4dDescriptor(desc_, cudnn_type(dtype), CUDNN_TENSOR_NCHW, as_int(kcrs[0]),
+                                                as_int(kcrs[1]), as_int(kcrs[2]), as_int(kcrs[3])));
+  }
+  ~FilterDesc() { cudnnDestroyFilterDescriptor(desc_); }
+  FilterDesc(const FilterDesc&) = delete;
+  FilterDesc& operator=(const FilterDesc&) = delete;
+  cudnnFilterDescriptor_t get() const { return desc_; }
+
+ private:
+  cudnnFilterDescriptor_t desc_ = nullptr;
+};
+
+class ConvDesc {
+ public:
+  ConvDesc(const Conv2dParams& p, DType dtype) {
+    EMBER_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
+    EMBER_CUDA_CHECK(cudnnSetConvolution2dDescriptor(desc_, as_int(p.padding[0]), as_int(p.padding[1]),
+                                                     as_int(p.stride[0]), as_int(p.stride[1]), as_int(p.dilation[0]),
+                                                     as_int(p.dilation[1]), CUDNN_CROSS_CORRELATION,
+                                                     cudnn_type(dtype)));
+    EMBER_CUDA_CHECK(cudnnSetConvolutionMathType(desc_, CUDNN_FMA_MATH));
+  }
+  ~ConvDesc() { cudnnDestroyConvolutionDescriptor(desc_); }
+  ConvDesc(const ConvDesc&) = delete;
+  ConvDesc& operator=(const ConvDesc&) = delete;
+  cudnnConvolutionDescriptor_t get() const { return desc_; }
+
+ private:
+  cudnnConvolutionDescriptor_t desc_ = nullptr;
+};
+
+// Everything cuDNN needs for one convolution shape.
+struct ConvDescriptors {
+  TensorDesc x, y;
+  FilterDesc w;
+  ConvDesc conv;
+  ConvDescriptors(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, DType dtype)
+      : x(xs, dtype), y(ys, dtype), w(ws, dtype), conv(p, dtype) {}
+};
+
+// The algorithm cache: one entry per (pass, device, dtype, shapes, params).
+enum class Pass { Forward, BackwardData, BackwardFilter };
+using AlgoKey = std::tuple<int, int, int, Shape, Shape, std::array<int64_t, 6>>;
+struct AlgoChoice {
+  int algo = 0;
+  size_t workspace_bytes = 0;
+};
+
+AlgoKey algo_key(Pass pass, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
+  return {static_cast<int>(pass), x.device().index, static_cast<int>(x.dtype()), x.sizes(), w_shape,
+          {p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]}};
+}
+
+std::mutex cache_mutex;
+std::map<AlgoKey, AlgoChoice>& algo_cache() {
+  static std::map<AlgoKey, AlgoChoice> cache;
+  return cache;
+}
+
+// The most workspace an algorithm may ask for: half of what the device has free (at most 1 GiB).
+size_t workspace_limit() {
+  size_t free_bytes = 0, total_bytes = 0;
+  EMBER_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return std::min<size_t>(free_bytes / 2, size_t(1) << 30);
+}
+
+// cuDNN's heuristics return candidates ordered fastest first: take the first that succeeded,
+// fits the workspace limit and does not use tensor-core (TF32) math; fall back to the first
+// that fits. Only the `returned` entries are meaningful.
+template <typename Perf>
+AlgoChoice pick(const std::vector<Perf>& perf, int returned, const char* pass) {
+  const size_t limit = workspace_limit();
+  const Perf* fallback = nullptr;
+  for (int i = 0; i < returned; ++i) {
+    const Perf& p = perf[static_cast<size_t>(i)];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
+    if (p.mathType != CUDNN_TENSOR_OP_MATH && p.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+      return {static_cast<int>(p.algo), p.memory};
+    if (!fallback) fallback = &p;
+  }
+  EMBER_CHECK(fallback != nullptr, "conv2d (cuDNN ", pass, "): no algorithm fits in ", limit, " bytes of workspace");
+  return {static_cast<int>(fallback->algo), fallback->memory};
+}
+
+// Looks the choice up, or asks cuDNN's heuristics once for this shape.
+template <typename Choose>
+AlgoChoice cached_algo(const AlgoKey& key, Choose&& choose) {
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    auto it = algo_cache().find(key);
+    if (it != algo_cache().end()) return it->second;
+  }
+  AlgoChoice choice = choose();
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  algo_cache().emplace(key, choice);
+  return choice;
+}
+
+// A device buffer of `bytes` from the caching allocator (kept alive by the returned tensor).
+Tensor workspace(const Tensor& like, size_t bytes) {
+  if (bytes == 0) return Tensor();
+  return empty({static_cast<int64_t>(bytes)}, TensorOptions(kUInt8).with_device(like.device()));
+}
+void* workspace_ptr(const Tensor& ws) { return ws.defined() ? ws.data_ptr() : nullptr; }
+
+// alpha = 1, beta = 0 (or 1) in the scaling type cuDNN wants for the tensors' dtype.
+struct Scale {
+  float f;
+  double d;
+  explicit Scale(double v) : f(static_cast<float>(v)), d(v) {}
+  const void* of(DType t) const { return t == DType::Float64 ? static_cast<const void*>(&d) : &f; }
+};
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
+                    const Conv2dParams& params) {
+  DeviceScope scope(x.device().index);
+  cudnnHandle_t handle = handle_on_stream(out);
+  ConvDescriptors d(x.sizes(), weight.sizes(), out.sizes(), params, x.dtype());
+  AlgoChoice choice = cached_algo(algo_key(Pass::Forward, x, weight.sizes(), params), [&] {
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    int returned = 0;
+    EMBER_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
+                                                             static_cast<int>(perf.size()), &returned, perf.data()));
+    return pick(perf, returned, "forward");
+  });
+  Tensor ws = workspace(out, choice.workspace_bytes);
+  const Scale one(1.0), zero(0.0);
+  const DType t = x.dtype();
+  EMBER_CUDA_CHECK(cudnnConvolutionForward(handle, one.of(t), d.x.get(), x.data_ptr(), d.w.get(), weight.data_ptr(),
+                                           d.conv.get(), static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo),
+                                           workspace_ptr(ws), choice.workspace_bytes, zero.of(t), d.y.get(),
+                                           out.data_ptr()));
+  if (bias.defined()) {
+    TensorDesc bias_desc({1, bias.size(0), 1, 1}, t);
+    EMBER_CUDA_CHECK(cudnnAddTensor(handle, one.of(t), bias_desc.get(), bias.data_ptr(), one.of(t), d.y.get(),
+                                    out.data_ptr()));
+  }
+}
+
+void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x,
+                          const Conv2dParams& params) {
+  DeviceScope scope(grad_x.device().index);
+  cudnnHandle_t handle = handle_on_stream(grad_x);
+  ConvDescriptors d(grad_x.sizes(), weight.sizes(), grad_out.sizes(), params, grad_x.dtype());
+  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardData, grad_x, weight.sizes(), params), [&] {
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+    int returned = 0;
+    EMBER_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w.get(), d.y.get(), d.conv.get(),
+                                                                  d.x.get(), static_cast<int>(perf.size()), &returned,
+                                                                  perf.data()));
+    return pick(perf, returned, "backward data");
+  });
+  Tensor ws = workspace(grad_x, choice.workspace_bytes);
+  const Scale one(1.0), zero(0.0);
+  const DType t = grad_x.dtype();
+  EMBER_CUDA_CHECK(cudnnConvolutionBackwardData(handle, one.of(t), d.w.get(), weight.data_ptr(), d.y.get(),
+                                                grad_out.data_ptr(), d.conv.get(),
+                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo),
+                                                workspace_ptr(ws), choice.workspace_bytes, zero.of(t), d.x.get(),
+                                                grad_x.data_ptr()));
+}
+
+void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight,
+                            const Conv2dParams& params) {
+  DeviceScope scope(x.device().index);
+  cudnnHandle_t handle = handle_on_stream(grad_weight);
+  ConvDescriptors d(x.sizes(), grad_weight.sizes(), grad_out.sizes(), params, x.dtype());
+  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardFilter, x, grad_weight.sizes(), params), [&] {
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+    int returned = 0;
+    EMBER_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x.get(), d.y.get(), d.conv.get(),
+                                                                    d.w.get(), static_cast<int>(perf.size()),
+                                                                    &returned, perf.data()));
+    return pick(perf, returned, "backward filter");
+  });
+  Tensor ws = workspace(x, choice.workspace_bytes);
+  const Scale one(1.0), zero(0.0);
+  const DType t = x.dtype();
+  EMBER_CUDA_CHECK(cudnnConvolutionBackwardFilter(handle, one.of(t), d.x.get(), x.data_ptr(), d.y.get(),
+                                                  grad_out.data_ptr(), d.conv.get(),
+                                                  static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo),
+                                                  workspace_ptr(ws), choice.workspace_bytes, zero.of(t), d.w.get(),
+                                                  grad_weight.data_ptr()));
+}
+
+void conv2d_backward_bias(const Tensor& grad_out, const Tensor& grad_bias) {
+  DeviceScope scope(grad_out.device().index);
+  cudnnHandle_t handle = handle_on_stream(grad_bias);
+  const DType t = grad_out.dtype();
+  TensorDesc dy(grad_out.sizes(), t), db({1, grad_bias.size(0), 1, 1}, t);
+  const Scale one(1.0), zero(0.0);
+  EMBER_CUDA_CHECK(cudnnConvolutionBackwardBias(handle, one.of(t), dy.get(), grad_out.data_ptr(), zero.of(t),
+                                                db.get(), grad_bias.data_ptr()));
+}
+
+}  // namespace ember::kernels::cuda

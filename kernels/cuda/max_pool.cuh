@@ -1,0 +1,67 @@
+// The CUDA max-pool forward kernel, shared by max_pool2d (pool.cu) and the fused pool + relu
+// (fused.cu). Private to kernels/cuda.
+#pragma once
+#include <cstdint>
+
+#include <ember/kernels/cuda/launch.cuh>
+#include <ember/kernels/pool.h>
+
+namespace ember::kernels::cuda::detail {
+
+struct PoolGeometry {
+  int64_t outputs, H, W, P, Q;
+  int kh, kw, sh, sw, ph, pw;
+};
+
+inline PoolGeometry pool_geometry(const Tensor& x, const Tensor& out, const PoolParams& pp) {
+  return {out.numel(), x.size(2), x.size(3), out.size(2), out.size(3),
+          static_cast<int>(pp.kernel[0]), static_cast<int>(pp.kernel[1]), static_cast<int>(pp.stride[0]),
+          static_cast<int>(pp.stride[1]), static_cast<int>(pp.padding[0]), static_cast<int>(pp.padding[1])};
+}
+
+// One thread per output o = ((plane * P) + p) * Q + q (grid-stride):
+//   out[o] = max_{i<kh, j<kw, inside} x[plane, p*sh - ph + i, q*sw - pw + j],
+//   index[o] = h*W + w of that max (first on ties; NaN wins and stays).
+// kRelu: out[o] = 0 and index[o] = -1 when the max is <= 0 (relu cut the gradient).
+template <typename T, bool kRelu>
+__global__ void max_pool2d_forward_kernel(PoolGeometry g, const T* __restrict__ x, T* __restrict__ out,
+                                          int64_t* __restrict__ indices) {
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < g.outputs;
+       o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t q = o % g.Q, p = (o / g.Q) % g.P, plane = o / (g.P * g.Q);
+    const T* in = x + plane * g.H * g.W;
+    const int64_t h0 = p * g.sh - g.ph, w0 = q * g.sw - g.pw;
+    const int64_t h_begin = h0 < 0 ? 0 : h0, w_begin = w0 < 0 ? 0 : w0;
+    const int64_t h_end = h0 + g.kh < g.H ? h0 + g.kh : g.H, w_end = w0 + g.kw < g.W ? w0 + g.kw : g.W;
+    T best = in[h_begin * g.W + w_begin];
+    int64_t best_at = h_begin * g.W + w_begin;
+    for (int64_t h = h_begin; h < h_end; ++h) {
+      for (int64_t w = w_begin; w < w_end; ++w) {
+        const T v = in[h * g.W + w];
+        if (v > best || (v != v && best == best)) {
+          best = v;
+          best_at = h * g.W + w;
+        }
+      }
+    }
+    if (kRelu && !(best > T(0))) {
+      out[o] = T(0);
+      indices[o] = -1;
+    } else {
+      out[o] = best;
+      indices[o] = best_at;
+    }
+  }
+}
+
+template <typename T, bool kRelu>
+void launch_max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& pp) {
+  PoolGeometry g = pool_geometry(x, out, pp);
+  if (g.outputs == 0) return;
+  max_pool2d_forward_kernel<T, kRelu><<<grid_size(g.outputs), kBlockSize, 0, stream_of(out)>>>(
+      g, static_cast<const T*>(x.data_ptr()), static_cast<T*>(out.data_ptr()),
+      static_cast<int64_t*>(indices.data_ptr()));
+  EMBER_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ember::kernels::cuda::detail

@@ -1,0 +1,140 @@
+// matmul, linear, conv2d, max_pool2d and the fused ops on CUDA against the CPU reference, forward
+// and backward, in float32 and float64; and the hand-written SGEMM against cuBLAS.
+// Tolerances (relative, with a small absolute floor for values near 0):
+//   float64: rtol 1e-10;  float32 GEMM / pool / fused: rtol 1e-4;  float32 conv: rtol 1e-3 (cuDNN
+//   sums in its own order, over up to C*R*S*N*P*Q terms in backward-filter).
+#include <catch2/catch.hpp>
+
+#include <ember/ember.h>
+#include <ember/kernels/gemm.h>
+
+#include <random>
+
+#include "../support/test_support.h"
+
+using namespace ember;
+using testing::compare_cuda_with_cpu;
+using testing::random_tensor;
+
+namespace {
+
+Tensor leaf(Tensor t) {
+  t.set_requires_grad(true);
+  return t;
+}
+
+// Never zero, and distinct (no ties in max pooling): a shuffled grid in (-1, 1) offset from 0.
+Tensor distinct_tensor(const Shape& sizes, uint64_t seed) {
+  Generator gen(seed);
+  int64_t n = shape_numel(sizes);
+  Tensor perm = randperm(n, &gen).to(kFloat64);
+  return ((perm + (0.5 - n / 2.0)) * (2.0 / n)).reshape(sizes);
+}
+
+// Uniform in +-[0.1, 1): random signs, magnitudes away from zero.
+Tensor nonzero_tensor(const Shape& sizes, uint64_t seed) {
+  std::vector<double> values = random_tensor(sizes, seed, 0.1, 1.0).to_vector<double>();
+  std::mt19937_64 rng(seed);
+  for (double& v : values)
+    if (rng() & 1) v = -v;
+  return from_vector(values, sizes);
+}
+
+void check_both_dtypes(const testing::TensorFn& fn, const TensorList& inputs, double rtol32, double atol32) {
+  CHECK(compare_cuda_with_cpu(fn, inputs, rtol32, atol32, kFloat32) == "");
+  CHECK(compare_cuda_with_cpu(fn, inputs, 1e-10, 1e-12, kFloat64) == "");
+}
+
+}  // namespace
+
+TEST_CASE("cuda matmul matches the CPU, 2-d, transposed and batched", "[linear][cuda]") {
+  Tensor a = leaf(nonzero_tensor({33, 17}, 1)), b = leaf(nonzero_tensor({17, 29}, 2));
+  check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1]); }, {a, b}, 1e-4, 1e-5);
+  Tensor bt = leaf(nonzero_tensor({29, 17}, 3));
+  check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1].t()); }, {a, bt}, 1e-4, 1e-5);
+  Tensor ba = leaf(nonzero_tensor({3, 9, 5}, 4)), bb = leaf(nonzero_tensor({3, 5, 11}, 5));
+  check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1]); }, {ba, bb}, 1e-4, 1e-5);
+}
+
+TEST_CASE("cuda linear matches the CPU, with and without bias", "[linear][cuda]") {
+  Tensor x = leaf(nonzero_tensor({100, 320}, 1)), w = leaf(nonzero_tensor({50, 320}, 2)), b = leaf(nonzero_tensor({50}, 3));
+  check_both_dtypes([](const TensorList& in) { return linear(in[0], in[1], in[2]); }, {x, w, b}, 1e-4, 1e-4);
+  check_both_dtypes([](const TensorList& in) { return linear(in[0], in[1]); }, {x, w}, 1e-4, 1e-4);
+}
+
+TEST_CASE("cuda linear/matmul reject mixed devices", "[linear][cuda]") {
+  Tensor a = random_tensor({2, 3}, 1), b = random_tensor({3, 2}, 2).to(cuda_device(0));
+  CHECK_THROWS_WITH(matmul(a, b), Catch::Contains("matmul: expected all tensors on one device"));
+  CHECK_THROWS_WITH(linear(a, random_tensor({4, 3}, 2).to(cuda_device(0))), Catch::Contains("linear"));
+  CHECK_THROWS_WITH(conv2d(random_tensor({1, 1, 5, 5}, 1), random_tensor({1, 1, 3, 3}, 2).to(cuda_device(0))),
+                    Catch::Contains("conv2d: expected all tensors on one device"));
+}
+
+TEST_CASE("cuda conv2d (cuDNN) matches the CPU: stride, padding, dilation, bias", "[conv][cuda]") {
+  struct Case {
+    Shape x, w;
+    std::array<int64_t, 2> stride, padding, dilation;
+    bool bias;
+  };
+  std::vector<Case> cases = {
+      {{100, 1, 28, 28}, {10, 1, 5, 5}, {1, 1}, {0, 0}, {1, 1}, true},    // the Net's conv1
+      {{100, 10, 12, 12}, {20, 10, 5, 5}, {1, 1}, {0, 0}, {1, 1}, true},  // the Net's conv2
+      {{2, 3, 9, 8}, {4, 3, 3, 3}, {2, 1}, {1, 2}, {1, 1}, false},
+      {{3, 2, 11, 10}, {5, 2, 3, 2}, {1, 2}, {2, 1}, {2, 2}, true},
+  };
+  int i = 0;
+  for (const Case& c : cases) {
+    INFO("case " << i);
+    Conv2dParams params;
+    params.stride = c.stride;
+    params.padding = c.padding;
+    params.dilation = c.dilation;
+    Tensor x = leaf(nonzero_tensor(c.x, 10 + i)), w = leaf(nonzero_tensor(c.w, 20 + i));
+    if (c.bias) {
+      Tensor b = leaf(nonzero_tensor({c.w[0]}, 30 + i));
+      check_both_dtypes([params](const TensorList& in) { return conv2d(in[0], in[1], in[2], params); }, {x, w, b},
+                        1e-3, 1e-4);
+    } else {
+      check_both_dtypes([params](const TensorList& in) { return conv2d(in[0], in[1], Tensor(), params); }, {x, w},
+                        1e-3, 1e-4);
+    }
+    ++i;
+  }
+}
+
+TEST_CASE("cuda max_pool2d matches the CPU, overlapping (atomic) and disjoint windows", "[pool][cuda]") {
+  Tensor x = leaf(distinct_tensor({4, 3, 24, 24}, 1));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {2, 2}); }, {x}, 1e-4, 1e-6);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {3, 3}, {1, 2}, {1, 1}); }, {x}, 1e-4, 1e-6);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {2, 3}, {3, 2}, {1, 0}); }, {x}, 1e-4, 1e-6);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0].transpose(2, 3), {2, 2}); }, {x}, 1e-4, 1e-6);
+}
+
+TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
+  Tensor x4 = leaf(distinct_tensor({100, 20, 8, 8}, 1)), b20 = leaf(nonzero_tensor({20}, 2));
+  check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {x4, b20}, 1e-4, 1e-5);
+  Tensor x2 = leaf(distinct_tensor({100, 50}, 3)), b50 = leaf(nonzero_tensor({50}, 4));
+  check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {x2, b50}, 1e-4, 1e-5);
+  Tensor xp = leaf(distinct_tensor({10, 10, 24, 24}, 5));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}); }, {xp}, 1e-4, 1e-6);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}); }, {xp}, 1e-4, 1e-6);
+}
+
+TEST_CASE("hand-written SGEMM matches cuBLAS at odd and aligned sizes", "[linear][cuda][sgemm]") {
+  struct Size {
+    int64_t M, N, K;
+  };
+  for (Size s : {Size{129, 67, 33}, Size{1, 1, 1}, Size{128, 128, 8}, Size{512, 512, 512}, Size{300, 257, 1000},
+                 Size{256, 384, 100}}) {
+    INFO("M " << s.M << " N " << s.N << " K " << s.K);
+    Tensor a = random_tensor({s.M, s.K}, 1, -1, 1, kFloat32).to(cuda_device(0));
+    Tensor b = random_tensor({s.K, s.N}, 2, -1, 1, kFloat32).to(cuda_device(0));
+    Tensor c = empty({s.M, s.N}, TensorOptions(kFloat32).with_device(cuda_device(0)));
+    kernels::sgemm_tiled(a, b, c);
+    Tensor expected = matmul(a, b);  // cuBLAS
+    std::string why;
+    bool close = testing::all_close(c.to(kCPU), expected.to(kCPU), 1e-4, 1e-4, &why);
+    INFO(why);
+    CHECK(close);
+  }
+}
