@@ -1,0 +1,112 @@
+#include "options.h"
+
+#include <CLI/CLI.hpp>
+#include <ember/core/error.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace train_mnist {
+
+namespace {
+// A finite number > 0, with a short message otherwise (kPositive prints DBL_MAX).
+const CLI::Validator kPositive(
+    [](std::string& text) -> std::string {
+      try {
+        size_t used = 0;
+        double v = std::stod(text, &used);
+        if (used == text.size() && v > 0 && std::isfinite(v)) return "";
+      } catch (const std::exception&) {
+      }
+      return "'" + text + "' is not a positive number";
+    },
+    "POSITIVE");
+}  // namespace
+
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+  CLI::App app{"Train the classic MNIST Net (conv-pool-relu x2, fc-relu, fc, log-softmax) with Ember.\n"
+               "With no arguments: MNIST from data/mnist, SGD lr 0.01, batch 100, 5 epochs, on the GPU if present."};
+  app.add_option("--batch-size", o.batch_size, "Global training batch size (split over ranks unless --per-rank-batch)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+  app.add_option("--test-batch-size", o.test_batch_size, "Batch size for evaluation")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+  app.add_option("--epochs", o.epochs, "Number of epochs to train")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--lr", o.lr, "Learning rate")->check(kPositive)->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--optimizer", o.optimizer, "Optimizer")
+      ->check(CLI::IsMember({"sgd", "adam", "adamw", "adadelta"}))->capture_default_str();
+  app.add_option("--gamma", o.gamma, "StepLR decay of the learning rate after each epoch (1: constant)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--seed", o.seed, "Random seed (initialisation, shuffling, dropout)")->capture_default_str();
+  app.add_option("--log-interval", o.log_interval, "Steps between progress lines when output is not a terminal")
+      ->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--save-model", o.save_model, "Write a safetensors checkpoint here after each epoch (atomically)");
+  app.add_option("--resume", o.resume, "Resume from a checkpoint written by --save-model");
+  app.add_option("--limit-train", o.limit_train, "Train on the first N images only (0: all)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--dataset", o.dataset, "mnist, or fashion (Fashion-MNIST: apt-get install dataset-fashion-mnist)")
+      ->check(CLI::IsMember({"mnist", "fashion"}))->capture_default_str();
+  app.add_option("--metrics-json", o.metrics_json, "Write per-epoch metrics to this JSON file");
+  app.add_option("--data-dir", o.data_dir, "Folder with the dataset's IDX files (default: $EMBER_DATA, then data/)");
+  app.add_option("--device", o.device, "auto, cpu, cuda or cuda:<i>")->capture_default_str();
+  app.add_flag("--bench", o.bench, "Benchmark mode: time each epoch precisely and record it in the metrics JSON");
+  app.add_option("--cuda-graph", o.cuda_graph, "Capture the GPU training step in a CUDA graph")
+      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+  app.add_option("--backend", o.backend, "Distributed backend when WORLD_SIZE > 1 (default: nccl on GPU, gloo on CPU)")
+      ->check(CLI::IsMember({"nccl", "gloo"}));
+  app.add_flag("--data-parallel", o.data_parallel, "Single process driving every visible GPU (DataParallel)");
+  app.add_flag("--per-rank-batch", o.per_rank_batch,
+               "Use --batch-size per rank (global batch = batch-size x world size) instead of splitting it");
+  app.add_option("--dist-timeout", o.dist_timeout, "Seconds to wait for other ranks before failing")
+      ->check(kPositive)->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--normalize", o.normalize, "Normalise inputs with mean 0.1307, std 0.3081 (the seed uses x/255 only)");
+  app.add_flag("--quiet", o.quiet, "Only print the per-epoch summary");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "train_mnist: %s (see --help)\n", e.what());
+    return 2;
+  }
+  return std::nullopt;
+}
+
+namespace {
+bool has_dataset(const fs::path& dir) {
+  for (const char* name : {"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"})
+    if (fs::exists(dir / name)) return true;
+  return false;
+}
+}  // namespace
+
+std::string find_data_dir(const Options& o, const char* argv0) {
+  const std::string sub = o.dataset == "fashion" ? "fashion-mnist" : "mnist";
+  if (!o.data_dir.empty()) {
+    EMBER_CHECK(fs::is_directory(o.data_dir), "--data-dir ", o.data_dir, " is not a directory");
+    return o.data_dir;
+  }
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("EMBER_DATA")) candidates.push_back(fs::path(env) / sub), candidates.push_back(env);
+  std::error_code ec;
+  fs::path exe = fs::canonical("/proc/self/exe", ec);
+  if (ec) exe = fs::absolute(argv0);
+  for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path())
+    candidates.push_back(dir / "data" / sub);
+  candidates.push_back(fs::path(EMBER_SOURCE_DATA_DIR) / sub);
+  candidates.push_back(fs::current_path() / "data" / sub);
+  if (o.dataset == "fashion") candidates.push_back("/usr/share/datasets/fashion-mnist");
+  std::string looked;
+  for (const fs::path& c : candidates) {
+    if (has_dataset(c)) return c.string();
+    looked += " " + c.string();
+  }
+  EMBER_FAIL("no ", o.dataset, " data found (looked in:", looked, "); pass --data-dir or set EMBER_DATA");
+}
+
+}  // namespace train_mnist

@@ -1,0 +1,44 @@
+// train_mnist's command line: flags in the style of pytorch/examples' mnist, parsed with CLI11.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace train_mnist {
+
+struct Options {
+  int64_t batch_size = 100;
+  int64_t test_batch_size = 1000;
+  int epochs = 5;
+  double lr = 0.01;
+  double momentum = 0.0;
+  std::string optimizer = "sgd";
+  double gamma = 1.0;
+  uint64_t seed = 1;
+  int log_interval = 100;
+  std::string save_model;
+  std::string resume;
+  int64_t limit_train = 0;  // 0: the whole training set
+  std::string dataset = "mnist";
+  std::string metrics_json;
+  std::string data_dir;
+  std::string device = "auto";
+  bool bench = false;
+  std::string cuda_graph = "on";
+  std::string backend;  // "" -> nccl on GPU, gloo on CPU
+  bool data_parallel = false;
+  bool per_rank_batch = false;
+  double dist_timeout = 300.0;
+  int threads = 0;  // 0: all cores
+  bool normalize = false;
+  bool quiet = false;
+};
+
+// Parses argv; prints help/errors and returns the exit code to use when the program should stop.
+std::optional<int> parse_options(int argc, char** argv, Options& options);
+
+// The data directory: --data-dir, then $EMBER_DATA, then data/ next to the binary or in the source tree.
+// Returns the folder that holds the dataset's four files; throws with the places it looked.
+std::string find_data_dir(const Options& options, const char* argv0);
+
+}  // namespace train_mnist

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# train_mnist's error paths: each bad input gives one clear line on stderr and a non-zero exit.
+# Usage: cli_errors.sh TRAIN_MNIST_BINARY
+set -u
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+# expect_error NAME PATTERN ARGS...: non-zero exit, stderr one line matching PATTERN, no crash.
+expect_error() {
+  local name=$1 pattern=$2
+  shift 2
+  "$bin" "$@" >"$tmp/out" 2>"$tmp/err"
+  local code=$?
+  local lines
+  lines=$(grep -c . "$tmp/err")
+  if [ "$code" -eq 0 ] || [ "$code" -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -qE "$pattern" "$tmp/err"; then
+    echo "FAIL $name: exit $code, stderr ($lines lines):"; cat "$tmp/err"
+    failures=$((failures + 1))
+  else
+    echo "ok   $name: exit $code: $(cat "$tmp/err")"
+  fi
+}
+
+expect_error unknown-flag "bogus" --bogus
+expect_error bad-value "epochs" --epochs 0
+expect_error not-a-number "lr" --lr abc
+expect_error bad-optimizer "optimizer" --optimizer rmsprop
+expect_error bad-device "device" --device tpu
+expect_error missing-dir "not a directory" --data-dir "$tmp/nowhere"
+mkdir -p "$tmp/empty"
+expect_error empty-dir "train-images" --data-dir "$tmp/empty"
+# A truncated gzip image file next to good label files.
+mkdir -p "$tmp/truncated"
+src=$(dirname "$0")/../../../data/mnist
+cp "$src"/*.gz "$tmp/truncated/"
+head -c 100000 "$src/train-images-idx3-ubyte.gz" >"$tmp/truncated/train-images-idx3-ubyte.gz"
+expect_error truncated "train-images-idx3-ubyte" --data-dir "$tmp/truncated" --epochs 1
+# Wrong magic: a label file where an image file belongs.
+mkdir -p "$tmp/magic"
+cp "$src"/*.gz "$tmp/magic/"
+cp "$src/train-labels-idx1-ubyte.gz" "$tmp/magic/train-images-idx3-ubyte.gz"
+expect_error wrong-magic "magic" --data-dir "$tmp/magic" --epochs 1
+expect_error missing-checkpoint "nope.safetensors" --resume "$tmp/nope.safetensors" --limit-train 200 --epochs 1
+echo "garbage" >"$tmp/bad.safetensors"
+expect_error corrupt-checkpoint "bad.safetensors" --resume "$tmp/bad.safetensors" --limit-train 200 --epochs 1
+
+"$bin" --help >"$tmp/help" 2>&1 && grep -q -- "--batch-size" "$tmp/help" && echo "ok   help" || { echo "FAIL help"; failures=$((failures + 1)); }
+[ "$failures" -eq 0 ] || { echo "$failures failures"; exit 1; }

@@ -1,0 +1,239 @@
+#include "trainer.h"
+
+#include <ember/ember.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "progress.h"
+
+namespace train_mnist {
+
+std::atomic<bool> stop_requested{false};
+
+namespace {
+
+using namespace ember;
+using Clock = std::chrono::steady_clock;
+
+struct Split {
+  Tensor images;  // (N, 1, 28, 28) float32, on the training device
+  Tensor labels;  // (N) int64, on the training device
+};
+
+Split load_split(const std::string& dir, bool train, const Options& o, Device device) {
+  data::MNIST mnist(dir, train, data::MNISTOptions().with_normalize(o.normalize));
+  Split s{mnist.images(), mnist.labels()};
+  if (train && o.limit_train > 0 && o.limit_train < s.images.size(0)) {
+    s.images = s.images.narrow(0, 0, o.limit_train);
+    s.labels = s.labels.narrow(0, 0, o.limit_train);
+  }
+  // The whole dataset lives on the device (47 MB for MNIST): batches are gathered there.
+  return {s.images.contiguous().to(device), s.labels.contiguous().to(device)};
+}
+
+Device pick_device(const Options& o, const dist::DistEnv& env) {
+  if (o.device == "auto") return cuda::is_available() ? cuda_device(env.local_rank % cuda::device_count()) : kCPU;
+  Device d(o.device);
+  if (d.is_cuda()) {
+    EMBER_CHECK(cuda::is_available(), "--device ", o.device, ": no CUDA device is available");
+    EMBER_CHECK(d.index < cuda::device_count(), "--device ", o.device, ": only ", cuda::device_count(), " CUDA devices");
+  }
+  return d;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const TensorList& params) {
+  if (o.optimizer == "sgd") return std::make_unique<optim::SGD>(params, optim::SGDOptions(o.lr).momentum(o.momentum));
+  if (o.optimizer == "adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(o.lr));
+  if (o.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, optim::AdamOptions(o.lr).weight_decay(0.01));
+  return std::make_unique<optim::Adadelta>(params, optim::AdadeltaOptions(o.lr));
+}
+
+// Reduces a few float32 values over the ranks: on the device for NCCL, in host memory for Gloo.
+Tensor reduce_over_ranks(dist::ProcessGroup& pg, const Tensor& values, dist::ReduceOp op, Device device) {
+  Tensor buffer = values.to(kFloat32).to(pg.backend() == "nccl" ? device : kCPU).clone();
+  pg.all_reduce(buffer, op);
+  return buffer;
+}
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+};
+
+// Test loss and accuracy over this rank's shard of the test set, summed over ranks.
+EvalResult evaluate(nn::MnistNet& model, const Split& test, int64_t batch_size, dist::ProcessGroup* pg) {
+  NoGradGuard no_grad;
+  model.eval();
+  int64_t n = test.images.size(0);
+  int rank = pg ? pg->rank() : 0, world = pg ? pg->size() : 1;
+  int64_t begin = n * rank / world, end = n * (rank + 1) / world;
+  Tensor loss_sum = zeros({}, TensorOptions(kFloat64).with_device(test.images.device()));
+  Tensor correct = zeros({}, TensorOptions(kFloat64).with_device(test.images.device()));
+  for (int64_t i = begin; i < end; i += batch_size) {
+    int64_t len = std::min(batch_size, end - i);
+    Tensor logits = model.forward_logits(test.images.narrow(0, i, len));
+    Tensor labels = test.labels.narrow(0, i, len);
+    loss_sum = add(loss_sum, cross_entropy(logits, labels, Reduction::Sum).to(kFloat64));
+    correct = add(correct, sum(eq(argmax(logits, 1), labels).to(kFloat64)));
+  }
+  Tensor totals = cat({loss_sum.reshape({1}), correct.reshape({1})}, 0);
+  if (pg) totals = reduce_over_ranks(*pg, totals, dist::ReduceOp::Sum, test.images.device());
+  std::vector<double> t = totals.to_vector<double>();
+  model.train();
+  return {t[0] / n, t[1] / n};
+}
+
+}  // namespace
+
+int run_training(const Options& o, const char* argv0) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  dist::DistEnv env = dist::DistEnv::from_environment();
+  bool distributed = env.world_size > 1;
+  Device device = pick_device(o, env);
+  if (device.is_cuda()) cuda::set_device(device.index);
+
+  std::shared_ptr<dist::ProcessGroup> pg;
+  if (distributed) {
+    std::string backend = o.backend.empty() ? (device.is_cuda() ? "nccl" : "gloo") : o.backend;
+    pg = dist::init_process_group(backend, env, std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout * 1000)));
+  }
+  int rank = pg ? pg->rank() : 0, world = pg ? pg->size() : 1;
+  bool lead = rank == 0;
+  bool chatty = lead && !o.quiet;
+
+  std::string data_dir = find_data_dir(o, argv0);
+  Split train = load_split(data_dir, true, o, device);
+  Split test = load_split(data_dir, false, o, device);
+  int64_t global_batch = o.per_rank_batch ? o.batch_size * world : o.batch_size;
+  EMBER_CHECK(global_batch % world == 0, "--batch-size ", o.batch_size, " does not split evenly over ", world, " ranks");
+  int64_t local_batch = global_batch / world;
+  int64_t steps_per_epoch = train.images.size(0) / global_batch;  // drop_last, as the seed's loader
+  EMBER_CHECK(steps_per_epoch > 0, "the training set (", train.images.size(0), " images) is smaller than one batch of ",
+              global_batch);
+
+  manual_seed(o.seed);
+  Generator init_generator(o.seed);
+  auto model = std::make_shared<nn::MnistNet>(&init_generator);
+  model->to(device);
+  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(o, model->parameters());
+  optim::StepLR scheduler(*optimizer, 1, o.gamma);
+  Generator shuffle_generator(o.seed + 1);
+
+  int start_epoch = 0;
+  if (!o.resume.empty()) {
+    nn::CheckpointInfo info = nn::load_checkpoint(o.resume, *model, optimizer.get());
+    start_epoch = static_cast<int>(info.epoch);
+    shuffle_generator.set_state(info.generator_state);
+    default_generator().set_state({std::stoull(info.metadata.at("train_mnist.default_rng_seed")),
+                                   std::stoull(info.metadata.at("train_mnist.default_rng_offset"))});
+    EMBER_CHECK(start_epoch < o.epochs, "--resume: ", o.resume, " already holds epoch ", start_epoch, " of --epochs ",
+                o.epochs);
+    scheduler.set_epoch(start_epoch);
+    if (chatty) std::printf("resumed from %s after epoch %d\n", o.resume.c_str(), start_epoch);
+  }
+
+  std::unique_ptr<dist::DistributedDataParallel> ddp;
+  if (pg) ddp = std::make_unique<dist::DistributedDataParallel>(model, pg);
+  std::unique_ptr<dist::DataParallel> data_parallel;
+  if (o.data_parallel) {
+    EMBER_CHECK(!pg, "--data-parallel drives every local GPU from one process; do not combine it with WORLD_SIZE > 1");
+    data_parallel = std::make_unique<dist::DataParallel>(model, [] { return std::make_shared<nn::MnistNet>(); });
+  }
+
+  if (chatty) {
+    std::printf("train_mnist: %s on %s%s, %lld train / %lld test images, batch %lld, %s lr %g momentum %g, %d epochs\n",
+                o.dataset.c_str(), device.str().c_str(),
+                distributed ? (" x " + std::to_string(world) + " ranks (" + pg->backend() + ")").c_str() : "",
+                static_cast<long long>(train.images.size(0)), static_cast<long long>(test.images.size(0)),
+                static_cast<long long>(global_batch), o.optimizer.c_str(), o.lr, o.momentum, o.epochs);
+  }
+
+  nlohmann::json metrics = nlohmann::json::array();
+  for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
+    // Every rank draws the same permutation and takes its own slice of each global batch.
+    Tensor permutation = randperm(train.images.size(0), &shuffle_generator).to(device);
+    Progress progress(epoch, o.epochs, steps_per_epoch, global_batch, o.log_interval, chatty);
+    if (device.is_cuda()) cuda::synchronize();
+    auto epoch_start = Clock::now();
+    Tensor loss_sum = zeros({}, TensorOptions(kFloat32).with_device(device));
+    int64_t steps_done = 0;
+    for (int64_t step = 0; step < steps_per_epoch && !stop_requested; ++step) {
+      Tensor index = permutation.narrow(0, step * global_batch + rank * local_batch, local_batch);
+      Tensor images = index_select(train.images, 0, index);
+      Tensor labels = index_select(train.labels, 0, index);
+      optimizer->zero_grad();
+      Tensor loss;
+      if (data_parallel) {
+        // Forward and backward on every device at once; gradients summed into the main module.
+        double value = data_parallel->train_step(images, labels, [](const Tensor& log_probs, const Tensor& target) {
+          return nll_loss(log_probs, target);
+        });
+        loss = scalar_tensor(value, TensorOptions(kFloat32).with_device(device));
+      } else {
+        // DDP's forward returns log-probabilities; alone, the logits feed the fused cross-entropy.
+        loss = ddp ? nll_loss(ddp->forward(images), labels) : cross_entropy(model->forward_logits(images), labels);
+        loss.backward();
+        if (ddp) ddp->finalize();
+      }
+      optimizer->step();
+      if (data_parallel) data_parallel->sync_replicas();
+      {
+        NoGradGuard no_grad;
+        loss_sum = add(loss_sum, loss.detach());
+      }
+      ++steps_done;
+      progress.step(step + 1, [&] { return loss.item(); });
+    }
+    progress.finish();
+    if (device.is_cuda()) cuda::synchronize();
+    double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    if (stop_requested) break;
+    scheduler.step();
+
+    EvalResult eval = evaluate(*model, test, o.test_batch_size, pg.get());
+    // The epoch's mean training loss over every rank's batches.
+    if (pg) loss_sum = reduce_over_ranks(*pg, loss_sum.reshape({1}), dist::ReduceOp::Avg, device);
+    double train_loss = loss_sum.item() / std::max<int64_t>(steps_done, 1);
+    double samples_per_second = steps_done * global_batch / epoch_seconds;
+    if (lead) {
+      std::printf("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2f s, %.0f samples/s\n", epoch,
+                  train_loss, eval.loss, 100.0 * eval.accuracy, epoch_seconds, samples_per_second);
+      std::fflush(stdout);
+      metrics.push_back({{"epoch", epoch},
+                         {"train_loss", train_loss},
+                         {"test_loss", eval.loss},
+                         {"test_accuracy", eval.accuracy},
+                         {"epoch_seconds", epoch_seconds},
+                         {"samples_per_second", samples_per_second},
+                         {"device", device.str()},
+                         {"world_size", world}});
+      if (!o.save_model.empty()) {
+        Generator::State dropout_rng = default_generator().state();
+        nn::save_checkpoint(o.save_model, *model, optimizer.get(), epoch, shuffle_generator.state(),
+                            {{"train_mnist.default_rng_seed", std::to_string(dropout_rng.seed)},
+                             {"train_mnist.default_rng_offset", std::to_string(dropout_rng.offset)}});
+      }
+      if (!o.metrics_json.empty()) {
+        std::ofstream out(o.metrics_json);
+        EMBER_CHECK(out.good(), "cannot write --metrics-json ", o.metrics_json);
+        out << nlohmann::json{{"epochs", metrics}, {"options", {{"batch_size", o.batch_size}, {"lr", o.lr},
+                                                               {"momentum", o.momentum}, {"optimizer", o.optimizer},
+                                                               {"seed", o.seed}, {"bench", o.bench}}}}
+                   .dump(2)
+            << "\n";
+      }
+    }
+  }
+  if (stop_requested) {
+    if (lead) std::fprintf(stderr, "train_mnist: interrupted; stopped cleanly\n");
+    return 130;
+  }
+  return 0;
+}
+
+}  // namespace train_mnist
