@@ -92,7 +92,11 @@ void col2im(const T* col, const ConvGeometry& g, T* dx) {
           if (h < 0 || h >= g.H) continue;
           const T* in = row + p * g.Q;
           T* out = dx + (c * g.H + h) * g.W + s * g.dil_w - g.pad_w;
-          for (int64_t q = q_lo; q < q_hi; ++q) out[q * g.stride_w] += in[q];
+          if (g.stride_w == 1) {  // unit stride: a loop the compiler vectorises
+            for (int64_t q = q_lo; q < q_hi; ++q) out[q] += in[q];
+          } else {
+            for (int64_t q = q_lo; q < q_hi; ++q) out[q * g.stride_w] += in[q];
+          }
         }
       }
     }
@@ -110,22 +114,21 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int
               static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
 
-// Holds OpenBLAS to one thread while our pool runs images in parallel; restores it afterwards.
+// Holds OpenBLAS to one thread while our pool runs images in parallel (and also with a pool of
+// one: per-image GEMMs are too small for BLAS threads to pay off); restores it afterwards.
 class SingleThreadedBlas {
  public:
-  SingleThreadedBlas() : active_(num_threads() > 1) {
-    if (!active_) return;
+  SingleThreadedBlas() {
     previous_ = openblas_get_num_threads();
     if (previous_ != 1) openblas_set_num_threads(1);
   }
   ~SingleThreadedBlas() {
-    if (active_ && previous_ != 1) openblas_set_num_threads(previous_);
+    if (previous_ != 1) openblas_set_num_threads(previous_);
   }
   SingleThreadedBlas(const SingleThreadedBlas&) = delete;
   SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
 
  private:
-  bool active_;
   int previous_ = 1;
 };
 
