@@ -41,5 +41,8 @@ std::unique_ptr<DeviceTimer> make_cuda_timer();
 #endif
 
 double median(std::vector<double> values);
+// The smallest value: ceilings use the fastest call, the rate the hardware is known to reach
+// (robust to other load on a shared machine; conservative for the percentages).
+double fastest(const std::vector<double>& values);
 
 }  // namespace bench
