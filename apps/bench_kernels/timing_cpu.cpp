@@ -97,15 +97,22 @@ class CpuTimer : public DeviceTimer {
     c.copy_what = "memcpy of " + std::to_string(bytes >> 20) + " MiB on " +
                   std::to_string(ember::kernels::cpu::num_threads()) + " threads, read + write";
 
-    int n = static_cast<int>(sgemm_size);
-    std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), out(a.size(), 0.0f);
-    auto sgemm = [&](int) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
-                  out.data(), n);
-    };
-    double sgemm_us = fastest(time_calls(sgemm, 1, std::max(1, warmup), std::max(3, repeats / 2)));
-    c.sgemm_tflops = 2.0 * n * static_cast<double>(n) * n / (sgemm_us * 1e6);
-    c.sgemm_what = "OpenBLAS cblas_sgemm " + std::to_string(n) + "^3";
+    // OpenBLAS is not always fastest at the largest size on a small machine: the best of two.
+    for (int64_t size : {sgemm_size / 2, sgemm_size}) {
+      int n = static_cast<int>(size);
+      std::vector<float> a(static_cast<size_t>(n) * n, 0.5f), b(a.size(), 0.25f), out(a.size(), 0.0f);
+      auto sgemm = [&](int) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
+                    out.data(), n);
+      };
+      double sgemm_us = fastest(time_calls(sgemm, 1, std::max(1, warmup), std::max(3, repeats / 2)));
+      double tflops = 2.0 * n * static_cast<double>(n) * n / (sgemm_us * 1e6);
+      if (tflops > c.sgemm_tflops) {
+        c.sgemm_tflops = tflops;
+        c.sgemm_what = "OpenBLAS cblas_sgemm, best of " + std::to_string(sgemm_size / 2) + "^3 and " +
+                       std::to_string(sgemm_size) + "^3: " + std::to_string(n) + "^3";
+      }
+    }
     return c;
   }
 };
