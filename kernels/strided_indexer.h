@@ -2,6 +2,7 @@
 // strided operands of one shape. Used by the slow (non-contiguous) path of elementwise kernels on
 // the CPU and, passed by value as a kernel argument, on CUDA.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include <ember/core/error.h>
@@ -28,6 +29,44 @@ struct StridedIndexer {
     }
   }
 };
+
+// Host loops over strided operands: calls fn(base, step, run) for consecutive runs along the
+// innermost dim covering logical elements [begin, end), where operand k's elements of the run are
+// at base[k] + r * step[k] for r in [0, run). An odometer carries from run to run, so the cost of
+// the index arithmetic is per run, not per element, and the caller's inner loop vectorises.
+template <int Operands, typename F>
+void for_each_run(const StridedIndexer& ix, int64_t begin, int64_t end, F&& fn) {
+  if (begin >= end) return;
+  int64_t base[Operands] = {};
+  if (ix.ndim == 0) {
+    int64_t step[Operands] = {};
+    fn(base, step, int64_t{1});
+    return;
+  }
+  int64_t coord[kMaxDims] = {};
+  int64_t rem = begin;
+  for (int d = ix.ndim - 1; d >= 0; --d) {
+    coord[d] = rem % ix.sizes[d];
+    rem /= ix.sizes[d];
+    for (int k = 0; k < Operands; ++k) base[k] += coord[d] * ix.strides[k][d];
+  }
+  const int last = ix.ndim - 1;
+  int64_t step[Operands];
+  for (int k = 0; k < Operands; ++k) step[k] = ix.strides[k][last];
+  for (int64_t i = begin; i < end;) {
+    const int64_t run = std::min(end - i, ix.sizes[last] - coord[last]);
+    fn(static_cast<const int64_t*>(base), static_cast<const int64_t*>(step), run);
+    i += run;
+    // Advance the odometer by `run` along the last dim, carrying into the outer dims.
+    coord[last] += run;
+    for (int k = 0; k < Operands; ++k) base[k] += run * step[k];
+    for (int d = last; d > 0 && coord[d] == ix.sizes[d]; --d) {
+      coord[d] = 0;
+      ++coord[d - 1];
+      for (int k = 0; k < Operands; ++k) base[k] += ix.strides[k][d - 1] - ix.sizes[d] * ix.strides[k][d];
+    }
+  }
+}
 
 // Builds the indexer for operands that all have `shape` (inputs already broadcast by stride 0).
 inline StridedIndexer make_indexer(const Shape& shape, const TensorList& operands) {

@@ -6,8 +6,8 @@
 //   backward-data:    dcol    (CRS, PQ) = W^T @ g[n],  dx[n] = col2im(dcol)  (scatter-add)
 //   backward-filter:  dW      (K, CRS) += g[n] (K, PQ) @ col^T
 // Each thread owns its col buffer (and, for the filter gradient, a partial dW summed afterwards in
-// chunk order, so results do not depend on thread timing). OpenBLAS is held to one thread inside
-// these regions: the parallelism is over images, and nested BLAS threads would oversubscribe.
+// chunk order, so results do not depend on thread timing). OpenBLAS runs single-threaded (the
+// thread pool sets it once): the parallelism is over images, and BLAS threads would oversubscribe.
 // docs/perf-notes.md ("CPU convolution") has the measurements behind this choice.
 #include <cblas.h>
 
@@ -19,6 +19,7 @@
 
 #include <ember/kernels/conv.h>
 #include <ember/kernels/cpu/parallel.h>
+#include <ember/kernels/cpu/vec_sum.h>
 
 namespace ember::kernels::cpu {
 
@@ -114,24 +115,6 @@ void blas_gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int
               static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
 
-// Holds OpenBLAS to one thread while our pool runs images in parallel (and also with a pool of
-// one: per-image GEMMs are too small for BLAS threads to pay off); restores it afterwards.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() {
-    previous_ = openblas_get_num_threads();
-    if (previous_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (previous_ != 1) openblas_set_num_threads(previous_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int previous_ = 1;
-};
-
 // One image per grain: even the Net's smallest conv has enough work per image to pay a hand-off.
 constexpr int64_t kImagesPerGrain = 1;
 
@@ -146,7 +129,6 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     const T* pw = static_cast<const T*>(weight.data_ptr());
     const T* pb = bias.defined() ? static_cast<const T*>(bias.data_ptr()) : nullptr;
     T* po = static_cast<T*>(out.data_ptr());
-    SingleThreadedBlas blas_guard;
     parallel_for(g.N, kImagesPerGrain, [&](int64_t begin, int64_t end) {
       std::vector<T> col(static_cast<size_t>(g.crs() * g.pq()));
       for (int64_t n = begin; n < end; ++n) {
@@ -171,7 +153,6 @@ void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Te
     const T* pg = static_cast<const T*>(grad_out.data_ptr());
     const T* pw = static_cast<const T*>(weight.data_ptr());
     T* pdx = static_cast<T*>(grad_x.data_ptr());
-    SingleThreadedBlas blas_guard;
     parallel_for(g.N, kImagesPerGrain, [&](int64_t begin, int64_t end) {
       std::vector<T> col(static_cast<size_t>(g.crs() * g.pq()));
       for (int64_t n = begin; n < end; ++n) {
@@ -196,7 +177,6 @@ void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tenso
     const int64_t dw_size = g.K * g.crs();
     std::mutex partials_mutex;
     std::map<int64_t, std::vector<T>> partials;  // by first image of the chunk
-    SingleThreadedBlas blas_guard;
     parallel_for(g.N, kImagesPerGrain, [&](int64_t begin, int64_t end) {
       std::vector<T> col(static_cast<size_t>(g.crs() * g.pq()));
       std::vector<T> dw(static_cast<size_t>(dw_size), T(0));
@@ -221,12 +201,9 @@ void conv2d_backward_bias(const Tensor& grad_out, const Tensor& grad_bias) {
     const T* pg = static_cast<const T*>(grad_out.data_ptr());
     T* pdb = static_cast<T*>(grad_bias.data_ptr());
     for (int64_t k = 0; k < K; ++k) {
-      T total = T(0);
-      for (int64_t n = 0; n < N; ++n) {
-        const T* plane = pg + (n * K + k) * PQ;
-        for (int64_t i = 0; i < PQ; ++i) total += plane[i];
-      }
-      pdb[k] = total;
+      double total = 0;
+      for (int64_t n = 0; n < N; ++n) total += sum_contiguous(pg + (n * K + k) * PQ, PQ);
+      pdb[k] = static_cast<T>(total);
     }
   });
 }

@@ -3,6 +3,7 @@
 #include <ember/kernels/cpu/parallel.h>
 #include <ember/kernels/strided_indexer.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ember::kernels::cpu {
@@ -21,11 +22,12 @@ void copy(const Tensor& src, const Tensor& dst) {
       TD* d = static_cast<TD*>(dst.data_ptr());
       const TS* s = static_cast<const TS*>(src.data_ptr());
       parallel_for(n, 65536, [&](int64_t begin, int64_t end) {
-        int64_t off[2];
-        for (int64_t i = begin; i < end; ++i) {
-          ix.offsets(i, off, 2);
-          d[off[0]] = static_cast<TD>(s[off[1]]);
-        }
+        for_each_run<2>(ix, begin, end, [&](const int64_t* base, const int64_t* step, int64_t run) {
+          TD* dst_run = d + base[0];
+          const TS* src_run = s + base[1];
+          const int64_t dst_step = step[0], src_step = step[1];
+          for (int64_t r = 0; r < run; ++r) dst_run[r * dst_step] = static_cast<TD>(src_run[r * src_step]);
+        });
       });
     });
   });
@@ -40,15 +42,13 @@ void fill(const Tensor& dst, double value) {
     T v = static_cast<T>(value);
     T* d = static_cast<T*>(dst.data_ptr());
     parallel_for(n, 65536, [&](int64_t begin, int64_t end) {
-      int64_t off[1];
-      for (int64_t i = begin; i < end; ++i) {
-        if (contiguous) {
-          d[i] = v;
-        } else {
-          ix.offsets(i, off, 1);
-          d[off[0]] = v;
-        }
+      if (contiguous) {
+        std::fill(d + begin, d + end, v);
+        return;
       }
+      for_each_run<1>(ix, begin, end, [&](const int64_t* base, const int64_t* step, int64_t run) {
+        for (int64_t r = 0; r < run; ++r) d[base[0] + r * step[0]] = v;
+      });
     });
   });
 }

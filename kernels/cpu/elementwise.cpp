@@ -36,12 +36,16 @@ void map(const Tensor& out, const std::array<Tensor, Inputs>& inputs, F f) {
   for (const Tensor& t : inputs) operands.push_back(t);
   StridedIndexer ix = make_indexer(out.sizes(), operands);
   parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    int64_t off[kMaxOperands];
-    for (int64_t i = begin; i < end; ++i) {
-      ix.offsets(i, off, Inputs + 1);
-      if constexpr (Inputs == 1) po[off[0]] = f(pi[0][off[1]]);
-      else po[off[0]] = f(pi[0][off[1]], pi[1][off[2]]);
-    }
+    for_each_run<Inputs + 1>(ix, begin, end, [&](const int64_t* base, const int64_t* step, int64_t run) {
+      TOut* out_run = po + base[0];
+      const TIn* a = pi[0] + base[1];
+      if constexpr (Inputs == 1) {
+        for (int64_t r = 0; r < run; ++r) out_run[r * step[0]] = f(a[r * step[1]]);
+      } else {
+        const TIn* b = pi[1] + base[2];
+        for (int64_t r = 0; r < run; ++r) out_run[r * step[0]] = f(a[r * step[1]], b[r * step[2]]);
+      }
+    });
   });
 }
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <ember/kernels/cpu/max_pool_impl.h>
 #include <ember/kernels/cpu/parallel.h>
+#include <ember/kernels/cpu/vec_sum.h>
 #include <ember/kernels/fused.h>
 
 namespace ember::kernels::cpu {
@@ -53,16 +54,17 @@ void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor&
     // Parallel over channels: each thread owns its bias entries, so the reduction needs no locks.
     parallel_for(v.channels, 1, [&](int64_t c_begin, int64_t c_end) {
       for (int64_t c = c_begin; c < c_end; ++c) {
-        T total = T(0);
+        double total = 0;
         for (int64_t n = 0; n < v.outer; ++n) {
           const int64_t base = (n * v.channels + c) * v.inner;
-          for (int64_t i = 0; i < v.inner; ++i) {
-            T g = py[base + i] > T(0) ? pg[base + i] : T(0);
-            if (pdx) pdx[base + i] = g;
-            total += g;
+          if (pdx) {
+            for (int64_t i = 0; i < v.inner; ++i) pdx[base + i] = py[base + i] > T(0) ? pg[base + i] : T(0);
+            total += sum_contiguous(pdx + base, v.inner);
+          } else {
+            for (int64_t i = 0; i < v.inner; ++i) total += py[base + i] > T(0) ? pg[base + i] : T(0);
           }
         }
-        if (pdb) pdb[c] = total;
+        if (pdb) pdb[c] = static_cast<T>(total);
       }
     });
   });

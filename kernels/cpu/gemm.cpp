@@ -1,6 +1,9 @@
 // CPU GEMM through OpenBLAS (cblas row-major interface); batches loop over cblas calls.
 #include <cblas.h>
 
+#include <algorithm>
+
+#include <ember/kernels/cpu/parallel.h>
 #include <ember/kernels/gemm.h>
 
 namespace ember::kernels::cpu {
@@ -37,14 +40,23 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, doubl
     const T* pa = static_cast<const T*>(a.data_ptr());
     const T* pb = static_cast<const T*>(b.data_ptr());
     T* pc = static_cast<T*>(c.data_ptr());
-    for (int64_t i = 0; i < batch; ++i) {
-      if (K == 0) {  // BLAS would leave C untouched; the empty sum is zero.
-        for (int64_t j = 0; j < M * N; ++j) pc[i * M * N + j] = beta == 0 ? T(0) : static_cast<T>(beta) * pc[i * M * N + j];
-        continue;
+    // BLAS runs single-threaded (see thread_pool.cpp); large products are split over the pool by
+    // batch entries and row blocks of C, each block one BLAS call.
+    const int64_t row_blocks = M * N * K >= (int64_t{1} << 21) ? std::min<int64_t>(M, 4 * num_threads()) : 1;
+    parallel_for(batch * row_blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t job = begin; job < end; ++job) {
+        const int64_t i = job / row_blocks, block = job % row_blocks;
+        const int64_t r0 = M * block / row_blocks, r1 = M * (block + 1) / row_blocks;
+        T* c_block = pc + i * M * N + r0 * N;
+        if (K == 0) {  // BLAS would leave C untouched; the empty sum is zero.
+          for (int64_t j = 0; j < (r1 - r0) * N; ++j) c_block[j] = beta == 0 ? T(0) : static_cast<T>(beta) * c_block[j];
+          continue;
+        }
+        const T* a_block = pa + i * stride_a + (la.transposed ? r0 : r0 * la.ld);
+        blas_gemm(la.transposed, lb.transposed, r1 - r0, N, K, static_cast<T>(alpha), a_block, la.ld,
+                  pb + i * stride_b, lb.ld, static_cast<T>(beta), c_block, N);
       }
-      blas_gemm(la.transposed, lb.transposed, M, N, K, static_cast<T>(alpha), pa + i * stride_a, la.ld,
-                pb + i * stride_b, lb.ld, static_cast<T>(beta), pc + i * M * N, N);
-    }
+    });
   });
 }
 

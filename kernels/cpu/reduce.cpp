@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <ember/kernels/cpu/parallel.h>
+#include <ember/kernels/cpu/vec_sum.h>
 #include <ember/kernels/reduce.h>
 #include <ember/kernels/reduce_math.h>
 
@@ -23,10 +24,7 @@ void sum_dim(const Tensor& in, const Tensor& out, ReduceGeometry g, double scale
     if (g.inner == 1) {
       parallel_for(g.outer, grain_for(g.reduce), [&](int64_t begin, int64_t end) {
         for (int64_t o = begin; o < end; ++o) {
-          const T* row = x + o * g.reduce;
-          double acc = 0;
-          for (int64_t r = 0; r < g.reduce; ++r) acc += row[r];
-          y[o] = static_cast<T>(acc * scale);
+          y[o] = static_cast<T>(sum_contiguous(x + o * g.reduce, g.reduce) * scale);
         }
       });
       return;

@@ -1,6 +1,8 @@
 #include <ember/core/threads.h>
 #include <ember/kernels/cpu/parallel.h>
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
@@ -93,7 +95,9 @@ int default_threads() {
 }
 
 ThreadPool& pool() {
-  static ThreadPool instance(default_threads());
+  // One pool owns the cores: OpenBLAS runs single-threaded inside our parallel regions (its own
+  // threads would oversubscribe the cores and spin in sched_yield between calls).
+  static ThreadPool instance((openblas_set_num_threads(1), default_threads()));
   return instance;
 }
 

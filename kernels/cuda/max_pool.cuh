@@ -21,7 +21,8 @@ inline PoolGeometry pool_geometry(const Tensor& x, const Tensor& out, const Pool
 
 // One thread per output o = ((plane * P) + p) * Q + q (grid-stride):
 //   out[o] = max_{i<kh, j<kw, inside} x[plane, p*sh - ph + i, q*sw - pw + j],
-//   index[o] = h*W + w of that max (first on ties; NaN wins and stays).
+//   index[o] = h*W + w of that max (first on ties; NaN propagates, the last NaN's index,
+//   matching the CPU kernel).
 // kRelu: out[o] = 0 and index[o] = -1 when the max is <= 0 (relu cut the gradient).
 template <typename T, bool kRelu>
 __global__ void max_pool2d_forward_kernel(PoolGeometry g, const T* __restrict__ x, T* __restrict__ out,
@@ -38,7 +39,7 @@ __global__ void max_pool2d_forward_kernel(PoolGeometry g, const T* __restrict__ 
     for (int64_t h = h_begin; h < h_end; ++h) {
       for (int64_t w = w_begin; w < w_end; ++w) {
         const T v = in[h * g.W + w];
-        if (v > best || (v != v && best == best)) {
+        if (v > best || v != v) {
           best = v;
           best_at = h * g.W + w;
         }
