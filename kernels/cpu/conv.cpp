@@ -49,8 +49,24 @@ void valid_range(int64_t Q, int64_t W, int64_t stride, int64_t pad, int64_t offs
   hi = std::max(lo, std::min(hi, Q));
 }
 
+// Copies n elements. The rows im2col moves are short (Q = 24 and 8 in the Net), and GCC would turn
+// a plain loop into a memmove call whose fixed cost exceeded the copy itself.
+#if defined(__GNUC__) && !defined(__clang__)
+#define EMBER_NO_MEMCPY_IDIOM __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define EMBER_NO_MEMCPY_IDIOM
+#endif
 template <typename T>
-void im2col(const T* x, const ConvGeometry& g, T* col) {
+EMBER_NO_MEMCPY_IDIOM inline void copy_short(const T* src, int64_t n, T* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+template <typename T>
+EMBER_NO_MEMCPY_IDIOM inline void zero_short(T* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = T(0);
+}
+
+template <typename T>
+EMBER_NO_MEMCPY_IDIOM void im2col(const T* x, const ConvGeometry& g, T* col) {
   for (int64_t c = 0; c < g.C; ++c) {
     for (int64_t r = 0; r < g.R; ++r) {
       for (int64_t s = 0; s < g.S; ++s) {
@@ -61,17 +77,17 @@ void im2col(const T* x, const ConvGeometry& g, T* col) {
           T* out = row + p * g.Q;
           int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
           if (h < 0 || h >= g.H) {
-            std::fill(out, out + g.Q, T(0));
+            zero_short(out, g.Q);
             continue;
           }
           const T* in = x + (c * g.H + h) * g.W + s * g.dil_w - g.pad_w;
-          std::fill(out, out + q_lo, T(0));
+          zero_short(out, q_lo);
           if (g.stride_w == 1) {
-            std::copy(in + q_lo, in + q_hi, out + q_lo);
+            copy_short(in + q_lo, q_hi - q_lo, out + q_lo);
           } else {
             for (int64_t q = q_lo; q < q_hi; ++q) out[q] = in[q * g.stride_w];
           }
-          std::fill(out + q_hi, out + g.Q, T(0));
+          zero_short(out + q_hi, g.Q - q_hi);
         }
       }
     }
