@@ -88,18 +88,6 @@ int main(int argc, char** argv) {
   try {
     const bool cuda = device_name == "cuda";
     if (threads > 0) ember::kernels::cpu::set_num_threads(threads);
-    std::unique_ptr<bench::DeviceTimer> timer;
-    if (cuda) {
-#ifdef EMBER_WITH_CUDA
-      if (!ember::cuda::is_available()) throw ember::Error("bench_kernels: --device cuda, but no CUDA device is visible");
-      timer = bench::make_cuda_timer();
-#else
-      throw ember::Error("bench_kernels: --device cuda, but this build of Ember has no CUDA support");
-#endif
-    } else {
-      timer = bench::make_cpu_timer();
-    }
-
     bench::CaseOptions case_options;
     case_options.cuda = cuda;
     for (const auto& s : size_texts) case_options.sizes.push_back(parse_size(s));
@@ -118,6 +106,18 @@ int main(int argc, char** argv) {
     if (list_only) {
       for (const auto& c : cases) std::cout << c.family << "  " << c.name << "  " << c.shape << "\n";
       return 0;
+    }
+
+    std::unique_ptr<bench::DeviceTimer> timer;
+    if (cuda) {
+#ifdef EMBER_WITH_CUDA
+      if (!ember::cuda::is_available()) throw ember::Error("--device cuda, but no CUDA device is visible");
+      timer = bench::make_cuda_timer();
+#else
+      throw ember::Error("--device cuda, but this build of Ember has no CUDA support");
+#endif
+    } else {
+      timer = bench::make_cpu_timer();
     }
 
     bench::RunInfo info;
