@@ -24,7 +24,7 @@ struct Options {
   std::string data_dir;
   std::string device = "auto";
   bool bench = false;
-  std::string cuda_graph = "on";
+  bool ddp = false;
   std::string backend;  // "" -> nccl on GPU, gloo on CPU
   bool data_parallel = false;
   bool per_rank_batch = false;

@@ -2,6 +2,7 @@
 
 #include <ember/ember.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -93,7 +94,7 @@ EvalResult evaluate(nn::MnistNet& model, const Split& test, int64_t batch_size, 
 int run_training(const Options& o, const char* argv0) {
   if (o.threads > 0) set_num_threads(o.threads);
   dist::DistEnv env = dist::DistEnv::from_environment();
-  bool distributed = env.world_size > 1;
+  bool distributed = env.world_size > 1 || o.ddp;
   Device device = pick_device(o, env);
   if (device.is_cuda()) cuda::set_device(device.index);
 
@@ -154,6 +155,7 @@ int run_training(const Options& o, const char* argv0) {
   }
 
   nlohmann::json metrics = nlohmann::json::array();
+  std::vector<double> epoch_times;
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
     // Every rank draws the same permutation and takes its own slice of each global batch.
     Tensor permutation = randperm(train.images.size(0), &shuffle_generator).to(device);
@@ -195,23 +197,34 @@ int run_training(const Options& o, const char* argv0) {
     if (stop_requested) break;
     scheduler.step();
 
-    EvalResult eval = evaluate(*model, test, o.test_batch_size, pg.get());
+    epoch_times.push_back(epoch_seconds);
+    EvalResult eval;
+    const bool tested = !o.bench || epoch == o.epochs;  // --bench tests after the last epoch only
+    if (tested) eval = evaluate(*model, test, o.test_batch_size, pg.get());
     // The epoch's mean training loss over every rank's batches.
     if (pg) loss_sum = reduce_over_ranks(*pg, loss_sum.reshape({1}), dist::ReduceOp::Avg, device);
     double train_loss = loss_sum.item() / std::max<int64_t>(steps_done, 1);
     double samples_per_second = steps_done * global_batch / epoch_seconds;
     if (lead) {
-      std::printf("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2f s, %.0f samples/s\n", epoch,
-                  train_loss, eval.loss, 100.0 * eval.accuracy, epoch_seconds, samples_per_second);
+      if (tested) {
+        std::printf("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2f s, %.0f samples/s\n", epoch,
+                    train_loss, eval.loss, 100.0 * eval.accuracy, epoch_seconds, samples_per_second);
+      } else {
+        std::printf("epoch %d: train loss %.4f, %.3f s, %.0f samples/s\n", epoch, train_loss, epoch_seconds,
+                    samples_per_second);
+      }
       std::fflush(stdout);
-      metrics.push_back({{"epoch", epoch},
-                         {"train_loss", train_loss},
-                         {"test_loss", eval.loss},
-                         {"test_accuracy", eval.accuracy},
-                         {"epoch_seconds", epoch_seconds},
-                         {"samples_per_second", samples_per_second},
-                         {"device", device.str()},
-                         {"world_size", world}});
+      nlohmann::json entry = {{"epoch", epoch},
+                              {"train_loss", train_loss},
+                              {"epoch_seconds", epoch_seconds},
+                              {"samples_per_second", samples_per_second},
+                              {"device", device.str()},
+                              {"world_size", world}};
+      if (tested) {
+        entry["test_loss"] = eval.loss;
+        entry["test_accuracy"] = eval.accuracy;
+      }
+      metrics.push_back(entry);
       if (!o.save_model.empty()) {
         Generator::State dropout_rng = default_generator().state();
         nn::save_checkpoint(o.save_model, *model, optimizer.get(), epoch, shuffle_generator.state(),
@@ -232,6 +245,20 @@ int run_training(const Options& o, const char* argv0) {
   if (stop_requested) {
     if (lead) std::fprintf(stderr, "train_mnist: interrupted; stopped cleanly\n");
     return 130;
+  }
+  if (o.bench && lead && !epoch_times.empty()) {
+    std::vector<double> sorted = epoch_times;
+    std::sort(sorted.begin(), sorted.end());
+    double median = sorted[sorted.size() / 2];
+    if (sorted.size() % 2 == 0) median = (sorted[sorted.size() / 2 - 1] + median) / 2;
+    std::printf("bench: median epoch %.3f s over %zu epochs on %s (%.0f samples/s)\n", median, sorted.size(),
+                device.str().c_str(), steps_per_epoch * global_batch / median);
+    if (!o.metrics_json.empty()) {
+      std::ifstream in(o.metrics_json);
+      nlohmann::json doc = nlohmann::json::parse(in);
+      doc["bench"] = {{"median_epoch_seconds", median}, {"epoch_seconds", epoch_times}, {"device", device.str()}};
+      std::ofstream(o.metrics_json) << doc.dump(2) << "\n";
+    }
   }
   return 0;
 }
