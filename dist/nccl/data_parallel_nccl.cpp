@@ -11,16 +11,6 @@
 namespace ember::dist {
 namespace {
 
-ncclDataType_t nccl_type(DType t) {
-  switch (t) {
-    case DType::Float32: return ncclFloat32;
-    case DType::Float64: return ncclFloat64;
-    case DType::Int64: return ncclInt64;
-    case DType::UInt8: return ncclUint8;
-  }
-  EMBER_FAIL("nccl: unsupported dtype ", dtype_name(t));
-}
-
 class NcclGradReducer : public LocalGradReducer {
  public:
   explicit NcclGradReducer(std::vector<int> gpus) : gpus_(std::move(gpus)), comms_(gpus_.size(), nullptr) {
@@ -43,7 +33,7 @@ class NcclGradReducer : public LocalGradReducer {
         const Tensor& g = grads[d][i];
         EMBER_CHECK(g.is_contiguous(), "DataParallel: gradient ", i, " is not contiguous");
         EMBER_NCCL_CHECK(ncclAllReduce(g.data_ptr(), g.data_ptr(), static_cast<size_t>(g.numel()),
-                                       nccl_type(g.dtype()), ncclSum, comms_[d], streams[d]));
+                                       detail::nccl_type(g.dtype()), ncclSum, comms_[d], streams[d]));
       }
       EMBER_NCCL_CHECK(ncclGroupEnd());
     }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include <ember/core/cuda/check.h>
+#include <ember/core/dtype.h>
 
 namespace ember::cuda::detail {
 
@@ -25,3 +26,18 @@ inline void check_status(ncclResult_t status, const char* call, const char* file
 }  // namespace ember::cuda::detail
 
 #define EMBER_NCCL_CHECK(call) EMBER_CUDA_CHECK(call)
+
+namespace ember::dist::detail {
+
+// NCCL's element type for an Ember dtype.
+inline ncclDataType_t nccl_type(DType t) {
+  switch (t) {
+    case DType::Float32: return ncclFloat32;
+    case DType::Float64: return ncclFloat64;
+    case DType::Int64: return ncclInt64;
+    case DType::UInt8: return ncclUint8;
+  }
+  EMBER_FAIL("nccl: unsupported dtype ", dtype_name(t));
+}
+
+}  // namespace ember::dist::detail

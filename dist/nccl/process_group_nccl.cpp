@@ -25,16 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-ncclDataType_t nccl_type(DType t) {
-  switch (t) {
-    case DType::Float32: return ncclFloat32;
-    case DType::Float64: return ncclFloat64;
-    case DType::Int64: return ncclInt64;
-    case DType::UInt8: return ncclUint8;
-  }
-  EMBER_FAIL("nccl: unsupported dtype ", dtype_name(t));
-}
-
 // What the watchdog tracks: the end event of a collective and when it was issued.
 struct Pending {
   cudaEvent_t done = nullptr;
@@ -130,7 +120,7 @@ class ProcessGroupNccl : public ProcessGroup {
     auto n = static_cast<size_t>(tensor.numel());
     ncclRedOp_t nccl_op = op == ReduceOp::Avg ? ncclAvg : ncclSum;
     return launch(tensor, [&](cudaStream_t s) {
-      EMBER_NCCL_CHECK(ncclAllReduce(data, data, n, nccl_type(tensor.dtype()), nccl_op, comm_, s));
+      EMBER_NCCL_CHECK(ncclAllReduce(data, data, n, detail::nccl_type(tensor.dtype()), nccl_op, comm_, s));
     });
   }
 
@@ -141,7 +131,7 @@ class ProcessGroupNccl : public ProcessGroup {
     void* data = tensor.data_ptr();
     auto n = static_cast<size_t>(tensor.numel());
     launch(tensor, [&](cudaStream_t s) {
-      EMBER_NCCL_CHECK(ncclBroadcast(data, data, n, nccl_type(tensor.dtype()), root, comm_, s));
+      EMBER_NCCL_CHECK(ncclBroadcast(data, data, n, detail::nccl_type(tensor.dtype()), root, comm_, s));
     })->wait();
   }
 
@@ -153,7 +143,7 @@ class ProcessGroupNccl : public ProcessGroup {
     Tensor output = empty(out_shape, TensorOptions(tensor.dtype()).with_device(tensor.device()));
     launch(output, [&](cudaStream_t s) {
       EMBER_NCCL_CHECK(ncclAllGather(tensor.data_ptr(), output.data_ptr(), static_cast<size_t>(tensor.numel()),
-                                     nccl_type(tensor.dtype()), comm_, s));
+                                     detail::nccl_type(tensor.dtype()), comm_, s));
     })->wait();
     return output;
   }
