@@ -1,6 +1,6 @@
 // Gather/scatter along one dim. Operands are contiguous and seen as [outer, size, inner], with
 // `size` the indexed dim (in_size for the source, index.numel() for the gathered side). Index
-// values are range-checked by the ops before the kernels run.
+// values are range-checked by the ops (CPU) or trap in the kernel (CUDA) before any bad access.
 #pragma once
 #include <cstdint>
 

@@ -74,12 +74,15 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
               index.str());
   EMBER_CHECK(index.device() == a.device(), "index_select: expected input and index on one device, got ",
               ops::describe({{"input", &a}, {"index", &index}}));
-  // Checked on the host for every device (a CUDA index is read back: index_select is not on a
-  // hot path, and an unchecked gather could read out of bounds).
-  std::vector<int64_t> picks = index.to_vector<int64_t>();
-  for (size_t k = 0; k < picks.size(); ++k)
-    EMBER_CHECK(picks[k] >= 0 && picks[k] < a.size(d), "index_select: index[", k, "] = ", picks[k],
-                " is out of range for dim ", d, " of ", a.str());
+  // A CPU index is range-checked here; a CUDA index is checked by the kernel (reading it back
+  // would synchronise every batch gather of a training loop: see kernels/cuda/index.cu).
+  if (index.is_cpu()) {
+    const Tensor held = index.contiguous();
+    const int64_t* picks = held.data<int64_t>();
+    for (int64_t k = 0; k < index.numel(); ++k)
+      EMBER_CHECK(picks[k] >= 0 && picks[k] < a.size(d), "index_select: index[", k, "] = ", picks[k],
+                  " is out of range for dim ", d, " of ", a.str());
+  }
   Shape out_shape = a.sizes();
   out_shape[d] = index.numel();
   Tensor out = ops::empty_as(a, out_shape);

@@ -1,5 +1,8 @@
 // CUDA kernels of kernels/index.h, grid-stride over the gathered side. The scatter-add uses
-// atomicAdd because repeated indices send several gradients to one element.
+// atomicAdd because repeated indices send several gradients to one element. Indices on the device
+// are not read back for a host check (that would synchronise every training step's batch gather):
+// an out-of-range index traps the kernel instead, which the next CUDA call reports as a launch
+// failure, like PyTorch's device-side assert.
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/index.h>
 
@@ -15,7 +18,9 @@ __global__ void index_select_kernel(const T* __restrict__ in, const int64_t* __r
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int64_t i = j % inner, k = (j / inner) % picks, o = j / (inner * picks);
-    out[j] = in[(o * in_size + index[k]) * inner + i];
+    const int64_t pick = index[k];
+    if (pick < 0 || pick >= in_size) __trap();
+    out[j] = in[(o * in_size + pick) * inner + i];
   }
 }
 
@@ -27,7 +32,9 @@ __global__ void index_add_kernel(const T* __restrict__ grad, const int64_t* __re
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int64_t i = j % inner, k = (j / inner) % picks, o = j / (inner * picks);
-    atomicAdd(grad_in + (o * in_size + index[k]) * inner + i, grad[j]);
+    const int64_t pick = index[k];
+    if (pick < 0 || pick >= in_size) __trap();
+    atomicAdd(grad_in + (o * in_size + pick) * inner + i, grad[j]);
   }
 }
 
