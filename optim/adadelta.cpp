@@ -20,10 +20,7 @@ void Adadelta::step() {
       kernels::OptimSlot slot;
       slot.param = parameters_[i];
       slot.grad = contiguous_grad(i);
-      ParamState& s = state_[i];
-      if (!s.state1.defined()) s.state1 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
-      if (!s.state2.defined()) s.state2 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
-      ++s.step;
+      ParamState& s = advance_state(i, true);
       slot.state1 = s.state1;
       slot.state2 = s.state2;
       slots.push_back(std::move(slot));

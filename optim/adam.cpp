@@ -23,10 +23,7 @@ void Adam::step() {
       kernels::OptimSlot slot;
       slot.param = parameters_[i];
       slot.grad = contiguous_grad(i);
-      ParamState& s = state_[i];
-      if (!s.state1.defined()) s.state1 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
-      if (!s.state2.defined()) s.state2 = zeros(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
-      ++s.step;
+      ParamState& s = advance_state(i, true);
       slot.state1 = s.state1;
       slot.state2 = s.state2;
       slot.bias_correction1 = 1.0 - std::pow(options_.beta1_, static_cast<double>(s.step));

@@ -61,6 +61,16 @@ Tensor Optimizer::contiguous_grad(size_t i) const {
   return grad.contiguous();
 }
 
+Optimizer::ParamState& Optimizer::advance_state(size_t i, bool two_states) {
+  ParamState& s = state_[i];
+  const Tensor& p = parameters_[i];
+  TensorOptions like = TensorOptions(p.dtype()).with_device(p.device());
+  if (!s.state1.defined()) s.state1 = zeros(p.sizes(), like);
+  if (two_states && !s.state2.defined()) s.state2 = zeros(p.sizes(), like);
+  ++s.step;
+  return s;
+}
+
 OptimizerState Optimizer::state_dict() const {
   OptimizerState out;
   out.scalars["lr"] = lr_;

@@ -53,6 +53,9 @@ class Optimizer {
   std::vector<std::vector<size_t>> parameter_groups() const;
   // A contiguous gradient of parameter i (a copy only when the stored grad is strided).
   Tensor contiguous_grad(size_t i) const;
+  // Parameter i's state for this step: state1 (and state2 when two_states) created as zeros on
+  // first use, and the step count advanced.
+  ParamState& advance_state(size_t i, bool two_states);
 
   TensorList parameters_;
   std::vector<ParamState> state_;
