@@ -128,7 +128,13 @@ DataPtr allocate_device(int device, size_t nbytes) {
   EMBER_CHECK(device >= 0 && device < device_count(), "no CUDA device ", device, " (", device_count(), " present)");
   int previous = current_device();
   if (previous != device) EMBER_CUDA_CHECK(cudaSetDevice(device));
-  void* ptr = cache(device).allocate(device, nbytes, current_raw_stream(device));
+  void* ptr = nullptr;
+  try {
+    ptr = cache(device).allocate(device, nbytes, current_raw_stream(device));
+  } catch (...) {
+    if (previous != device) cudaSetDevice(previous);  // out of memory: give the caller its device back
+    throw;
+  }
   if (previous != device) EMBER_CUDA_CHECK(cudaSetDevice(previous));
   return DataPtr(ptr, cuda_device(device), [device](void* p) { cache(device).release(p); });
 }
@@ -137,7 +143,14 @@ DataPtr allocate_device(int device, size_t nbytes) {
 AllocatorStats allocator_stats(int device) { return cache(device < 0 ? current_device() : device).stats(); }
 void reset_allocator_stats(int device) { cache(device < 0 ? current_device() : device).reset_stats(); }
 void empty_cache() {
-  for (int d = 0; d < device_count(); ++d) cache(d).release_cached();
+  if (device_count() == 0) return;
+  // release_cached synchronises and frees on the current device: make each cache's device current.
+  int previous = current_device();
+  for (int d = 0; d < device_count(); ++d) {
+    EMBER_CUDA_CHECK(cudaSetDevice(d));
+    cache(d).release_cached();
+  }
+  EMBER_CUDA_CHECK(cudaSetDevice(previous));
 }
 
 }  // namespace ember::cuda

@@ -6,9 +6,9 @@
 namespace ember::kernels::cuda {
 
 namespace {
-// out[4c + k] = low + (high - low) * uniform(philox(seed, offset + c)[k])
+// out[4c + k] = low + (high - low) * uniform(philox(seed, offset + c)[k]), in double as on the CPU
 template <typename T>
-__global__ void uniform_kernel(int64_t n, T* out, T low, T span, uint64_t seed, uint64_t offset) {
+__global__ void uniform_kernel(int64_t n, T* out, double low, double span, uint64_t seed, uint64_t offset) {
   int64_t counters = (n + 3) / 4;
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < counters;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -42,7 +42,7 @@ void uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t
   dispatch_floating(out.dtype(), "uniform", [&](auto tag) {
     using T = decltype(tag);
     uniform_kernel<T><<<grid_size((n + 3) / 4), kBlockSize, 0, stream_of(out)>>>(
-        n, static_cast<T*>(out.data_ptr()), static_cast<T>(low), static_cast<T>(high - low), seed, offset);
+        n, static_cast<T*>(out.data_ptr()), low, high - low, seed, offset);
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }
