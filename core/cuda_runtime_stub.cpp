@@ -1,6 +1,7 @@
 // core/cuda.h for builds without CUDA: no device, and a clear error wherever one is needed.
 #ifndef EMBER_WITH_CUDA
 #include <ember/core/cuda.h>
+#include <ember/core/cuda_graph.h>
 #include <ember/core/error.h>
 
 namespace ember::cuda {
@@ -27,7 +28,16 @@ AllocatorStats allocator_stats(int) { no_cuda("cuda::allocator_stats"); }
 void reset_allocator_stats(int) { no_cuda("cuda::reset_allocator_stats"); }
 void empty_cache() {}
 
+void Graph::capture_begin() { no_cuda("cuda::Graph::capture_begin"); }
+void Graph::capture_end() { no_cuda("cuda::Graph::capture_end"); }
+void Graph::replay() { no_cuda("cuda::Graph::replay"); }
+void Graph::reset() {}
+Graph::~Graph() = default;
+
 namespace detail {
+int begin_private_pool(int) { no_cuda("cuda::Graph"); }
+void end_private_pool(int) {}
+void release_private_pool(int, int) {}
 DataPtr allocate_device(int device, size_t) { no_cuda(("allocate on cuda:" + std::to_string(device)).c_str()); }
 DataPtr allocate_pinned(size_t) { no_cuda("allocate_pinned"); }
 void memcpy(void*, Device, const void*, Device, size_t, bool) { no_cuda("copy to or from a CUDA tensor"); }

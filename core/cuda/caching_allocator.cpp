@@ -5,14 +5,17 @@
 // Sizes are rounded up (512 B granules up to 1 MiB, 2 MiB granules above) so that slightly
 // different requests share blocks; a cached block is reused for a request of at least half its
 // size. A block is only reused on the stream it was allocated on, which orders the reuse after
-// every kernel that touched it there. On cudaMalloc failure the device's cache is released and the
-// call retried once.
+// every kernel that touched it there. A cuda::Graph gets a private pool for what it allocates while
+// capturing, so that nothing outside the graph takes the addresses its replays write to. On
+// cudaMalloc failure the device's general cache is released and the call retried once.
 #include <ember/core/cuda.h>
+#include <ember/core/cuda_graph.h>
 #include <ember/core/cuda/check.h>
 
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace ember::cuda {
 
@@ -29,6 +32,19 @@ struct Block {
   void* ptr;
   size_t size;
   cudaStream_t stream;
+  int pool;  // 0: the general cache; else a cuda::Graph's private pool
+};
+
+// Free blocks are kept per (stream, pool).
+struct FreeListKey {
+  cudaStream_t stream;
+  int pool;
+  bool operator==(const FreeListKey& o) const { return stream == o.stream && pool == o.pool; }
+};
+struct FreeListKeyHash {
+  size_t operator()(const FreeListKey& k) const {
+    return std::hash<const void*>()(k.stream) ^ (std::hash<int>()(k.pool) << 1);
+  }
 };
 
 class DeviceCache {
@@ -37,11 +53,11 @@ class DeviceCache {
     size_t size = round_size(nbytes);
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.num_allocs;
-    auto& free_list = free_[stream];
+    auto& free_list = free_[{stream, active_pool_}];
     auto it = free_list.lower_bound(size);
     if (it != free_list.end() && it->first <= 2 * size) {
       void* ptr = it->second;
-      live_[ptr] = {ptr, it->first, stream};
+      live_[ptr] = {ptr, it->first, stream, active_pool_};
       stats_.allocated_bytes += it->first;
       ++stats_.cache_hits;
       free_list.erase(it);
@@ -62,7 +78,7 @@ class DeviceCache {
     ++stats_.num_device_allocs;
     stats_.reserved_bytes += size;
     stats_.allocated_bytes += size;
-    live_[ptr] = {ptr, size, stream};
+    live_[ptr] = {ptr, size, stream, active_pool_};
     return ptr;
   }
 
@@ -73,7 +89,36 @@ class DeviceCache {
     Block block = it->second;
     live_.erase(it);
     stats_.allocated_bytes -= block.size;
-    free_[block.stream].emplace(block.size, block.ptr);
+    // A block of a graph that is gone joins the general cache.
+    int pool = live_pools_.count(block.pool) ? block.pool : 0;
+    free_[{block.stream, pool}].emplace(block.size, block.ptr);
+  }
+
+  // Private pools: while one is active, allocations are served from it alone, and its blocks are
+  // reused only by allocations made while it is active (a CUDA graph replays into them).
+  int begin_pool() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    active_pool_ = next_pool_++;
+    live_pools_.insert(active_pool_);
+    return active_pool_;
+  }
+  void end_pool() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    active_pool_ = 0;
+  }
+  void release_pool(int pool) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_pools_.erase(pool);
+    if (active_pool_ == pool) active_pool_ = 0;
+    for (auto it = free_.begin(); it != free_.end();) {
+      if (it->first.pool != pool) {
+        ++it;
+        continue;
+      }
+      auto& general = free_[{it->first.stream, 0}];
+      general.insert(it->second.begin(), it->second.end());
+      it = free_.erase(it);
+    }
   }
 
   void release_cached() {
@@ -96,18 +141,24 @@ class DeviceCache {
  private:
   void release_cached_locked() {
     cudaDeviceSynchronize();  // a cached block may still be read by queued kernels
-    for (auto& [stream, blocks] : free_) {
-      for (auto& [size, ptr] : blocks) {
+    for (auto it = free_.begin(); it != free_.end();) {
+      if (it->first.pool != 0) {  // a live graph replays into these: keep them
+        ++it;
+        continue;
+      }
+      for (auto& [size, ptr] : it->second) {
         cudaFree(ptr);
         stats_.reserved_bytes -= size;
         ++stats_.num_device_frees;
       }
+      it = free_.erase(it);
     }
-    free_.clear();
   }
 
   std::mutex mutex_;
-  std::unordered_map<cudaStream_t, std::multimap<size_t, void*>> free_;
+  std::unordered_map<FreeListKey, std::multimap<size_t, void*>, FreeListKeyHash> free_;
+  int active_pool_ = 0, next_pool_ = 1;
+  std::unordered_set<int> live_pools_;
   std::unordered_map<void*, Block> live_;
   AllocatorStats stats_;
 };
@@ -138,6 +189,12 @@ DataPtr allocate_device(int device, size_t nbytes) {
   if (previous != device) EMBER_CUDA_CHECK(cudaSetDevice(previous));
   return DataPtr(ptr, cuda_device(device), [device](void* p) { cache(device).release(p); });
 }
+}  // namespace detail
+
+namespace detail {
+int begin_private_pool(int device) { return cache(device).begin_pool(); }
+void end_private_pool(int device) { cache(device).end_pool(); }
+void release_private_pool(int device, int pool) { cache(device).release_pool(pool); }
 }  // namespace detail
 
 AllocatorStats allocator_stats(int device) { return cache(device < 0 ? current_device() : device).stats(); }
