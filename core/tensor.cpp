@@ -250,8 +250,17 @@ void copy_between_devices(const Tensor& src, const Tensor& dst, bool non_blockin
                          : detail::empty_on(src.sizes(), dst.dtype(), src.device());
   if (!src_block.is_same(src)) EMBER_KERNEL(src.device(), copy, src, src_block);
   Tensor dst_block = dst.is_contiguous() ? dst : detail::empty_on(dst.sizes(), dst.dtype(), dst.device());
+  int previous = -1;
+  if (src_block.is_cuda() && dst_block.is_cuda()) {
+    // GPU to GPU: the copy runs on dst's stream, which does not wait for src's producers on the
+    // other device; finish them first. The stream (0: the legacy one) must be dst device's.
+    cuda::synchronize(src_block.device().index);
+    previous = cuda::current_device();
+    cuda::set_device(dst_block.device().index);
+  }
   cuda::detail::memcpy(dst_block.data_ptr(), dst_block.device(), src_block.data_ptr(), src_block.device(),
                        dst_block.nbytes(), non_blocking);
+  if (previous >= 0) cuda::set_device(previous);
   if (!dst_block.is_same(dst)) EMBER_KERNEL(dst.device(), copy, dst_block, dst);
 }
 }  // namespace

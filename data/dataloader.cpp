@@ -102,6 +102,7 @@ void DataLoader::start_epoch() {
   current_epoch_ = next_epoch_++;
   order_ = epoch_order(current_epoch_);
   next_batch_ = 0;
+  if (options_.device.is_cuda()) compute_stream_ = cuda::current_stream(options_.device.index);
   if (options_.prefetch && !options_.device_resident) {
     std::lock_guard<std::mutex> lock(mutex_);
     ready_.clear();
@@ -116,10 +117,22 @@ Batch DataLoader::gather_on_host(size_t begin, size_t end, bool to_device) {
   bool pinned = to_device && options_.device.is_cuda();
   Batch host{gather_rows(data_, order_, begin, end, pinned), gather_rows(targets_, order_, begin, end, pinned)};
   if (!to_device || options_.device.is_cpu()) return host;
+  // The device tensors belong to the consumer's stream (it frees them after its last use there),
+  // so the caching allocator recycles their blocks in that stream's order. A recycled block may
+  // still be read by work queued on it, so the copy waits for that stream first.
+  Batch device;
+  {
+    cuda::StreamGuard on_compute(compute_stream_);
+    device = {empty(host.data.sizes(), TensorOptions(host.data.dtype()).with_device(options_.device)),
+              empty(host.target.sizes(), TensorOptions(host.target.dtype()).with_device(options_.device))};
+  }
   // The copy runs on this thread's current stream; waiting for it here keeps the pinned buffers
   // alive until the transfer is done (on the worker thread, that wait overlaps the training step).
-  Batch device{host.data.to(options_.device, /*non_blocking=*/true), host.target.to(options_.device, true)};
-  cuda::current_stream(options_.device.index).synchronize();
+  cuda::Stream copy_stream = cuda::current_stream(options_.device.index);
+  cuda::stream_wait(copy_stream, compute_stream_);
+  device.data.copy_(host.data, /*non_blocking=*/true);
+  device.target.copy_(host.target, true);
+  copy_stream.synchronize();
   return device;
 }
 

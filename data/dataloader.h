@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <ember/core/cuda.h>
 #include <ember/core/tensor.h>
 #include <ember/data/dataset.h>
 #include <ember/data/distributed_sampler.h>
@@ -94,6 +95,7 @@ class DataLoader {
   int64_t next_epoch_ = 0;
   int64_t current_epoch_ = -1;
   int64_t next_batch_ = 0;
+  cuda::Stream compute_stream_;  // the consumer's current stream on a CUDA device (set by start_epoch)
 
   // Background preparation: a bounded queue filled by worker_.
   std::thread worker_;

@@ -242,8 +242,10 @@ Tensor DistributedDataParallel::forward(const Tensor& input) {
     NoGradGuard no_grad;
     for (auto& [name, b] : module_->named_buffers()) process_group_->broadcast(b, 0);
   }
-  reducer_->attach_grads();
+  // prepare() first: it waits for a reduction nobody waited for, which still writes the buffers
+  // that attach_grads() may copy into or zero.
   reducer_->prepare(sync);
+  reducer_->attach_grads();
   return module_->forward(input);
 }
 

@@ -43,6 +43,8 @@ Device pick_device(const Options& o, const dist::DistEnv& env) {
   if (d.is_cuda()) {
     EMBER_CHECK(cuda::is_available(), "--device ", o.device, ": no CUDA device is available");
     EMBER_CHECK(d.index < cuda::device_count(), "--device ", o.device, ": only ", cuda::device_count(), " CUDA devices");
+    // Plain "cuda": this rank's GPU, the one the NCCL process group picks (LOCAL_RANK modulo the count).
+    if (o.device == "cuda") d = cuda_device(env.local_rank % cuda::device_count());
   }
   return d;
 }

@@ -42,7 +42,11 @@ class NcclWork : public Work {
     check_healthy_();
     EMBER_CUDA_CHECK(cudaStreamWaitEvent(cuda::detail::current_raw_stream(device_), done_, 0));
   }
-  bool is_completed() override { return cudaEventQuery(done_) == cudaSuccess; }
+  bool is_completed() override {
+    cudaError_t q = cudaEventQuery(done_);
+    if (q == cudaErrorNotReady) cudaGetLastError();  // else the next launch check reports it
+    return q == cudaSuccess;
+  }
 
  private:
   cudaEvent_t done_;
@@ -157,6 +161,7 @@ class ProcessGroupNccl : public ProcessGroup {
       cudaError_t q = cudaStreamQuery(raw_comm_stream());
       if (q == cudaSuccess) break;
       EMBER_CHECK(q == cudaErrorNotReady, "nccl barrier: ", cudaGetErrorString(q));
+      cudaGetLastError();  // not-ready is recorded as this thread's last error; the next launch check would see it
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }
@@ -187,6 +192,7 @@ class ProcessGroupNccl : public ProcessGroup {
     EMBER_CUDA_CHECK(cudaStreamWaitEvent(comm, ready, 0));
     cudaEventDestroy(ready);  // released once the wait has been enqueued
     issue(comm);
+    wait_enqueued();
     EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     EMBER_CUDA_CHECK(cudaEventRecord(done, comm));
     EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&watched, cudaEventDisableTiming));
@@ -198,8 +204,38 @@ class ProcessGroupNccl : public ProcessGroup {
     return std::make_shared<NcclWork>(done, device_, [this] { check_healthy(); });
   }
 
+  // A non-blocking communicator may return ncclInProgress before the collective is on the stream
+  // (e.g. while its first connections are set up): poll until it is, so that the end event
+  // recorded next comes after it. Under the mutex, so the watchdog cannot abort comm_ meanwhile.
+  void wait_enqueued() {
+    auto deadline = Clock::now() + timeout_;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        EMBER_CHECK(broken_.empty(), broken_);
+        ncclResult_t state = ncclSuccess;
+        EMBER_NCCL_CHECK(ncclCommGetAsyncError(comm_, &state));
+        if (state == ncclSuccess) return;
+        if (state != ncclInProgress || Clock::now() > deadline) {
+          broken_ = state != ncclInProgress
+                        ? "nccl: collective failed on rank " + std::to_string(rank_) + ": " +
+                              cuda::detail::status_string(state)
+                        : "nccl: a collective on rank " + std::to_string(rank_) + " was not enqueued within " +
+                              std::to_string(timeout_.count() / 1000.0) + " s (a peer died or hangs); communicator aborted";
+          ncclCommAbort(comm_);
+          aborted_ = true;
+          EMBER_FAIL(broken_);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+
   // Every 50 ms: NCCL's asynchronous error, and collectives older than the timeout.
   void watch() {
+    // Else this thread's first CUDA call would create a context on device 0 (memory on a GPU that
+    // may belong to another rank). A failure here surfaces in the event queries below.
+    if (cudaSetDevice(device_) != cudaSuccess) cudaGetLastError();
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
       cv_.wait_for(lock, std::chrono::milliseconds(50));
@@ -208,6 +244,7 @@ class ProcessGroupNccl : public ProcessGroup {
         cudaEventDestroy(pending_.front().done);
         pending_.pop_front();
       }
+      cudaGetLastError();  // a not-ready query is recorded as the last error
       ncclResult_t async = ncclSuccess;
       ncclCommGetAsyncError(comm_, &async);
       std::string why;
