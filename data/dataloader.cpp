@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <numeric>
+#include <optional>
 
 #include <ember/autograd/grad_mode.h>
 #include <ember/core/cuda.h>
@@ -141,6 +142,10 @@ Batch DataLoader::make_batch(int64_t batch_index) {
   size_t end = std::min(order_.size(), begin + static_cast<size_t>(options_.batch_size));
   NoGradGuard no_grad;
   if (!options_.device_resident) return gather_on_host(begin, end, true);
+  // Device-resident: the gather is queued on the consumer's stream, so the batch is ordered before
+  // every kernel that reads it and its memory belongs to that stream.
+  std::optional<cuda::StreamGuard> on_compute;
+  if (options_.device.is_cuda()) on_compute.emplace(compute_stream_);
   std::vector<int64_t> picked(order_.begin() + static_cast<std::ptrdiff_t>(begin),
                               order_.begin() + static_cast<std::ptrdiff_t>(end));
   Tensor index = from_vector(picked, {static_cast<int64_t>(picked.size())}).to(options_.device);
@@ -152,7 +157,9 @@ void DataLoader::worker_loop(int64_t batches) {
     std::optional<cuda::StreamGuard> stream_guard;
     if (options_.device.is_cuda()) {
       cuda::set_device(options_.device.index);
-      stream_guard.emplace(cuda::create_stream(options_.device.index));  // copies off the compute stream
+      // Copies run off the compute stream, on one stream made once for this loader.
+      if (copy_stream_.handle() == nullptr) copy_stream_ = cuda::create_stream(options_.device.index);
+      stream_guard.emplace(copy_stream_);
     }
     for (int64_t b = 0; b < batches; ++b) {
       Batch batch = make_batch(b);

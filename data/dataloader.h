@@ -96,6 +96,7 @@ class DataLoader {
   int64_t current_epoch_ = -1;
   int64_t next_batch_ = 0;
   cuda::Stream compute_stream_;  // the consumer's current stream on a CUDA device (set by start_epoch)
+  cuda::Stream copy_stream_;     // the worker's stream for host-to-device copies (made once)
 
   // Background preparation: a bounded queue filled by worker_.
   std::thread worker_;
