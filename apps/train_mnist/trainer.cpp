@@ -1,5 +1,6 @@
 #include "trainer.h"
 
+#include <ember/core/cuda_graph.h>
 #include <ember/ember.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "progress.h"
@@ -99,6 +101,9 @@ int run_training(const Options& o, const char* argv0) {
   bool distributed = env.world_size > 1 || o.ddp;
   Device device = pick_device(o, env);
   if (device.is_cuda()) cuda::set_device(device.index);
+  // GPU work runs on a stream of its own (the legacy default stream cannot be captured in a graph).
+  std::optional<cuda::StreamGuard> compute_stream;
+  if (device.is_cuda()) compute_stream.emplace(cuda::create_stream(device.index));
 
   std::shared_ptr<dist::ProcessGroup> pg;
   if (distributed) {
@@ -156,6 +161,41 @@ int run_training(const Options& o, const char* argv0) {
                 static_cast<long long>(global_batch), o.optimizer.c_str(), o.lr, o.momentum, o.epochs);
   }
 
+  // One training step on the batch that `index` picks; the loss is added to loss_sum and kept in
+  // last_loss (both at fixed addresses, so that the step can be captured in a CUDA graph).
+  Tensor loss_sum = zeros({}, TensorOptions(kFloat32).with_device(device));
+  Tensor last_loss = zeros({}, TensorOptions(kFloat32).with_device(device));
+  auto run_step = [&](const Tensor& index) {
+    Tensor images = index_select(train.images, 0, index);
+    Tensor labels = index_select(train.labels, 0, index);
+    optimizer->zero_grad();
+    Tensor loss;
+    if (data_parallel) {
+      // Forward and backward on every device at once; gradients summed into the main module.
+      double value = data_parallel->train_step(images, labels, [](const Tensor& log_probs, const Tensor& target) {
+        return nll_loss(log_probs, target);
+      });
+      loss = scalar_tensor(value, TensorOptions(kFloat32).with_device(device));
+    } else {
+      // DDP's forward returns log-probabilities; alone, the logits feed the fused cross-entropy.
+      loss = ddp ? nll_loss(ddp->forward(images), labels) : cross_entropy(model->forward_logits(images), labels);
+      loss.backward();
+      if (ddp) ddp->finalize();
+    }
+    optimizer->step();
+    if (data_parallel) data_parallel->sync_replicas();
+    NoGradGuard no_grad;
+    loss_sum.add_(loss.detach());
+    last_loss.copy_(loss.detach());
+  };
+  // --cuda-graph: after a few eager steps (cuDNN algorithms chosen, optimizer state made, the
+  // allocator warm) the whole step is captured once and replayed; single process only.
+  const bool use_graph = device.is_cuda() && o.cuda_graph == "on" && !pg && !data_parallel;
+  constexpr int kEagerStepsBeforeCapture = 3;
+  int64_t eager_steps = 0;
+  cuda::Graph graph;
+  Tensor graph_index = empty({local_batch}, TensorOptions(kInt64).with_device(device));
+
   nlohmann::json metrics = nlohmann::json::array();
   std::vector<double> epoch_times;
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
@@ -164,40 +204,32 @@ int run_training(const Options& o, const char* argv0) {
     Progress progress(epoch, o.epochs, steps_per_epoch, global_batch, o.log_interval, chatty);
     if (device.is_cuda()) cuda::synchronize();
     auto epoch_start = Clock::now();
-    Tensor loss_sum = zeros({}, TensorOptions(kFloat32).with_device(device));
+    loss_sum.zero_();
     int64_t steps_done = 0;
     for (int64_t step = 0; step < steps_per_epoch && !stop_requested; ++step) {
       Tensor index = permutation.narrow(0, step * global_batch + rank * local_batch, local_batch);
-      Tensor images = index_select(train.images, 0, index);
-      Tensor labels = index_select(train.labels, 0, index);
-      optimizer->zero_grad();
-      Tensor loss;
-      if (data_parallel) {
-        // Forward and backward on every device at once; gradients summed into the main module.
-        double value = data_parallel->train_step(images, labels, [](const Tensor& log_probs, const Tensor& target) {
-          return nll_loss(log_probs, target);
-        });
-        loss = scalar_tensor(value, TensorOptions(kFloat32).with_device(device));
+      if (use_graph && eager_steps >= kEagerStepsBeforeCapture) {
+        // The batch's indices go into the tensor the graph reads; then one launch runs the step.
+        graph_index.copy_(index);
+        if (!graph.captured()) {
+          graph.capture_begin();
+          run_step(graph_index);
+          graph.capture_end();
+        }
+        graph.replay();
       } else {
-        // DDP's forward returns log-probabilities; alone, the logits feed the fused cross-entropy.
-        loss = ddp ? nll_loss(ddp->forward(images), labels) : cross_entropy(model->forward_logits(images), labels);
-        loss.backward();
-        if (ddp) ddp->finalize();
-      }
-      optimizer->step();
-      if (data_parallel) data_parallel->sync_replicas();
-      {
-        NoGradGuard no_grad;
-        loss_sum = add(loss_sum, loss.detach());
+        run_step(index);
+        ++eager_steps;
       }
       ++steps_done;
-      progress.step(step + 1, [&] { return loss.item(); });
+      progress.step(step + 1, [&] { return last_loss.item(); });
     }
     progress.finish();
     if (device.is_cuda()) cuda::synchronize();
     double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     if (stop_requested) break;
     scheduler.step();
+    if (o.gamma != 1.0) graph.reset();  // the learning rate is baked into the captured step
 
     epoch_times.push_back(epoch_seconds);
     EvalResult eval;
