@@ -6,6 +6,16 @@
 
 namespace ember::kernels {
 
+// x seen as (outer, channels, inner): channels is dim 1, inner the product of the dims after it.
+struct ChannelView {
+  int64_t outer, channels, inner;
+};
+inline ChannelView channel_view(const Tensor& x) {
+  int64_t inner = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) inner *= x.size(d);
+  return {x.size(0), x.size(1), inner};
+}
+
 #define EMBER_FUSED_KERNELS                                                                          \
   /* x viewed as (outer, C, inner), bias (C): out = max(x + bias[c], 0). */                          \
   void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out);                   \

@@ -14,21 +14,13 @@
 using namespace ember;
 using testing::gradcheck;
 using testing::random_tensor;
+using testing::distinct_tensor;
 
 namespace {
 
 Tensor leaf(Tensor t) {
   t.set_requires_grad(true);
   return t;
-}
-
-// Distinct values (no ties in max pooling, nothing near 0 for relu): a shuffled grid of spacing
-// 2/n in (-1, 1), offset by half a step so none is 0.
-Tensor distinct_tensor(const Shape& sizes, uint64_t seed) {
-  Generator gen(seed);
-  int64_t n = shape_numel(sizes);
-  Tensor perm = randperm(n, &gen).to(kFloat64);
-  return ((perm + (0.5 - n / 2.0)) * (2.0 / n)).reshape(sizes);
 }
 
 std::string expect_close(const Tensor& actual, const Tensor& expected, double tol = 1e-10) {

@@ -9,18 +9,6 @@
 
 namespace ember::kernels::cpu {
 
-namespace {
-// x viewed as (outer, channels, inner).
-struct ChannelView {
-  int64_t outer, channels, inner;
-};
-ChannelView channel_view(const Tensor& x) {
-  int64_t inner = 1;
-  for (int64_t d = 2; d < x.dim(); ++d) inner *= x.size(d);
-  return {x.size(0), x.size(1), inner};
-}
-}  // namespace
-
 void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out) {
   const ChannelView v = channel_view(x);
   dispatch_floating(x.dtype(), "bias_relu", [&](auto tag) {

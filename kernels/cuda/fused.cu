@@ -11,15 +11,6 @@ namespace ember::kernels::cuda {
 
 namespace {
 
-struct ChannelView {
-  int64_t outer, channels, inner;
-};
-ChannelView channel_view(const Tensor& x) {
-  int64_t inner = 1;
-  for (int64_t d = 2; d < x.dim(); ++d) inner *= x.size(d);
-  return {x.size(0), x.size(1), inner};
-}
-
 // out[i] = max(x[i] + bias[c(i)], 0), c(i) = (i / inner) % channels.
 template <typename T>
 __global__ void bias_relu_forward_kernel(int64_t n, int64_t channels, int64_t inner, const T* __restrict__ x,

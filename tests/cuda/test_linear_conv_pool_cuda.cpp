@@ -15,20 +15,13 @@
 using namespace ember;
 using testing::compare_cuda_with_cpu;
 using testing::random_tensor;
+using testing::distinct_tensor;
 
 namespace {
 
 Tensor leaf(Tensor t) {
   t.set_requires_grad(true);
   return t;
-}
-
-// Never zero, and distinct (no ties in max pooling): a shuffled grid in (-1, 1) offset from 0.
-Tensor distinct_tensor(const Shape& sizes, uint64_t seed) {
-  Generator gen(seed);
-  int64_t n = shape_numel(sizes);
-  Tensor perm = randperm(n, &gen).to(kFloat64);
-  return ((perm + (0.5 - n / 2.0)) * (2.0 / n)).reshape(sizes);
 }
 
 // Uniform in +-[0.1, 1): random signs, magnitudes away from zero.

@@ -10,6 +10,13 @@ Tensor random_tensor(const Shape& sizes, uint64_t seed, double low, double high,
   return rand(sizes, TensorOptions(dtype), &gen) * (high - low) + low;
 }
 
+Tensor distinct_tensor(const Shape& sizes, uint64_t seed) {
+  Generator gen(seed);
+  int64_t n = shape_numel(sizes);
+  Tensor perm = randperm(n, &gen).to(kFloat64);
+  return ((perm + (0.5 - n / 2.0)) * (2.0 / n)).reshape(sizes);
+}
+
 bool all_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, std::string* why) {
   if (actual.sizes() != expected.sizes()) {
     if (why) *why = "shape " + shape_str(actual.sizes()) + " vs expected " + shape_str(expected.sizes());

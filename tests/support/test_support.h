@@ -11,6 +11,10 @@ namespace ember::testing {
 // Uniform in [low, high), float64 unless told; seeded so failures reproduce.
 Tensor random_tensor(const Shape& sizes, uint64_t seed, double low = -1.0, double high = 1.0, DType dtype = kFloat64);
 
+// Distinct values, never zero (no ties in max pooling, nothing at relu's kink): a shuffled grid of
+// spacing 2/n in (-1, 1), offset by half a step. float64.
+Tensor distinct_tensor(const Shape& sizes, uint64_t seed);
+
 // max |a - b| <= atol + rtol * |b| elementwise (same shape); the message names the worst element.
 bool all_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, std::string* why = nullptr);
 
