@@ -93,6 +93,17 @@ EvalResult evaluate(nn::MnistNet& model, const Split& test, int64_t batch_size, 
   return {t[0] / n, t[1] / n};
 }
 
+// A number train_mnist stored in a checkpoint's metadata; a clear error when it is not there.
+uint64_t metadata_number(const nn::CheckpointInfo& info, const std::string& key, const std::string& path) {
+  auto it = info.metadata.find(key);
+  EMBER_CHECK(it != info.metadata.end(), path, ": not a train_mnist checkpoint (no '", key, "' in its metadata)");
+  try {
+    return std::stoull(it->second);
+  } catch (const std::exception&) {
+    EMBER_FAIL(path, ": metadata '", key, "' is not a number: '", it->second, "'");
+  }
+}
+
 }  // namespace
 
 int run_training(const Options& o, const char* argv0) {
@@ -137,8 +148,8 @@ int run_training(const Options& o, const char* argv0) {
     nn::CheckpointInfo info = nn::load_checkpoint(o.resume, *model, optimizer.get());
     start_epoch = static_cast<int>(info.epoch);
     shuffle_generator.set_state(info.generator_state);
-    default_generator().set_state({std::stoull(info.metadata.at("train_mnist.default_rng_seed")),
-                                   std::stoull(info.metadata.at("train_mnist.default_rng_offset"))});
+    default_generator().set_state({metadata_number(info, "train_mnist.default_rng_seed", o.resume),
+                                   metadata_number(info, "train_mnist.default_rng_offset", o.resume)});
     EMBER_CHECK(start_epoch < o.epochs, "--resume: ", o.resume, " already holds epoch ", start_epoch, " of --epochs ",
                 o.epochs);
     scheduler.set_epoch(start_epoch);
