@@ -7,11 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <nlohmann/json.hpp>
 
+#include "metrics.h"
 #include "progress.h"
 
 namespace train_mnist {
@@ -207,8 +206,7 @@ int run_training(const Options& o, const char* argv0) {
   cuda::Graph graph;
   Tensor graph_index = empty({local_batch}, TensorOptions(kInt64).with_device(device));
 
-  nlohmann::json metrics = nlohmann::json::array();
-  std::vector<double> epoch_times;
+  MetricsLog log(o, device.str(), world);
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
     // Every rank draws the same permutation and takes its own slice of each global batch.
     Tensor permutation = randperm(train.images.size(0), &shuffle_generator).to(device);
@@ -242,48 +240,27 @@ int run_training(const Options& o, const char* argv0) {
     scheduler.step();
     if (o.gamma != 1.0) graph.reset();  // the learning rate is baked into the captured step
 
-    epoch_times.push_back(epoch_seconds);
-    EvalResult eval;
     const bool tested = !o.bench || epoch == o.epochs;  // --bench tests after the last epoch only
+    EvalResult eval;
     if (tested) eval = evaluate(*model, test, o.test_batch_size, pg.get());
     // The epoch's mean training loss over every rank's batches.
     if (pg) loss_sum = reduce_over_ranks(*pg, loss_sum.reshape({1}), dist::ReduceOp::Avg, device);
-    double train_loss = loss_sum.item() / std::max<int64_t>(steps_done, 1);
-    double samples_per_second = steps_done * global_batch / epoch_seconds;
+    EpochMetrics metrics;
+    metrics.epoch = epoch;
+    metrics.train_loss = loss_sum.item() / std::max<int64_t>(steps_done, 1);
+    if (tested) {
+      metrics.test_loss = eval.loss;
+      metrics.test_accuracy = eval.accuracy;
+    }
+    metrics.epoch_seconds = epoch_seconds;
+    metrics.samples_per_second = steps_done * global_batch / epoch_seconds;
     if (lead) {
-      if (tested) {
-        std::printf("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2f s, %.0f samples/s\n", epoch,
-                    train_loss, eval.loss, 100.0 * eval.accuracy, epoch_seconds, samples_per_second);
-      } else {
-        std::printf("epoch %d: train loss %.4f, %.3f s, %.0f samples/s\n", epoch, train_loss, epoch_seconds,
-                    samples_per_second);
-      }
-      std::fflush(stdout);
-      nlohmann::json entry = {{"epoch", epoch},
-                              {"train_loss", train_loss},
-                              {"epoch_seconds", epoch_seconds},
-                              {"samples_per_second", samples_per_second},
-                              {"device", device.str()},
-                              {"world_size", world}};
-      if (tested) {
-        entry["test_loss"] = eval.loss;
-        entry["test_accuracy"] = eval.accuracy;
-      }
-      metrics.push_back(entry);
+      log.record(metrics);
       if (!o.save_model.empty()) {
         Generator::State dropout_rng = default_generator().state();
         nn::save_checkpoint(o.save_model, *model, optimizer.get(), epoch, shuffle_generator.state(),
                             {{"train_mnist.default_rng_seed", std::to_string(dropout_rng.seed)},
                              {"train_mnist.default_rng_offset", std::to_string(dropout_rng.offset)}});
-      }
-      if (!o.metrics_json.empty()) {
-        std::ofstream out(o.metrics_json);
-        EMBER_CHECK(out.good(), "cannot write --metrics-json ", o.metrics_json);
-        out << nlohmann::json{{"epochs", metrics}, {"options", {{"batch_size", o.batch_size}, {"lr", o.lr},
-                                                               {"momentum", o.momentum}, {"optimizer", o.optimizer},
-                                                               {"seed", o.seed}, {"bench", o.bench}}}}
-                   .dump(2)
-            << "\n";
       }
     }
   }
@@ -291,20 +268,7 @@ int run_training(const Options& o, const char* argv0) {
     if (lead) std::fprintf(stderr, "train_mnist: interrupted; stopped cleanly\n");
     return 130;
   }
-  if (o.bench && lead && !epoch_times.empty()) {
-    std::vector<double> sorted = epoch_times;
-    std::sort(sorted.begin(), sorted.end());
-    double median = sorted[sorted.size() / 2];
-    if (sorted.size() % 2 == 0) median = (sorted[sorted.size() / 2 - 1] + median) / 2;
-    std::printf("bench: median epoch %.3f s over %zu epochs on %s (%.0f samples/s)\n", median, sorted.size(),
-                device.str().c_str(), steps_per_epoch * global_batch / median);
-    if (!o.metrics_json.empty()) {
-      std::ifstream in(o.metrics_json);
-      nlohmann::json doc = nlohmann::json::parse(in);
-      doc["bench"] = {{"median_epoch_seconds", median}, {"epoch_seconds", epoch_times}, {"device", device.str()}};
-      std::ofstream(o.metrics_json) << doc.dump(2) << "\n";
-    }
-  }
+  if (o.bench && lead) log.print_bench_summary(static_cast<double>(steps_per_epoch * global_batch));
   return 0;
 }
 

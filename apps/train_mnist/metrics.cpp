@@ -1,0 +1,72 @@
+#include "metrics.h"
+
+#include <ember/core/error.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace train_mnist {
+
+void MetricsLog::record(const EpochMetrics& m) {
+  if (m.test_loss) {
+    std::printf("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%%, %.2f s, %.0f samples/s\n", m.epoch,
+                m.train_loss, *m.test_loss, 100.0 * *m.test_accuracy, m.epoch_seconds, m.samples_per_second);
+  } else {
+    std::printf("epoch %d: train loss %.4f, %.3f s, %.0f samples/s\n", m.epoch, m.train_loss, m.epoch_seconds,
+                m.samples_per_second);
+  }
+  std::fflush(stdout);
+  epochs_.push_back(m);
+  if (!options_.metrics_json.empty()) write_json();
+}
+
+double MetricsLog::median_epoch_seconds() const {
+  std::vector<double> sorted;
+  for (const EpochMetrics& m : epochs_) sorted.push_back(m.epoch_seconds);
+  if (sorted.empty()) return 0;
+  std::sort(sorted.begin(), sorted.end());
+  size_t mid = sorted.size() / 2;
+  return sorted.size() % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+void MetricsLog::print_bench_summary(double samples_per_epoch) const {
+  if (epochs_.empty()) return;
+  double median = median_epoch_seconds();
+  std::printf("bench: median epoch %.3f s over %zu epochs on %s (%.0f samples/s)\n", median, epochs_.size(),
+              device_.c_str(), samples_per_epoch / median);
+  if (!options_.metrics_json.empty()) write_json();
+}
+
+void MetricsLog::write_json() const {
+  nlohmann::json epochs = nlohmann::json::array();
+  std::vector<double> epoch_seconds;
+  for (const EpochMetrics& m : epochs_) {
+    nlohmann::json entry = {{"epoch", m.epoch},
+                            {"train_loss", m.train_loss},
+                            {"epoch_seconds", m.epoch_seconds},
+                            {"samples_per_second", m.samples_per_second},
+                            {"device", device_},
+                            {"world_size", world_size_}};
+    if (m.test_loss) {
+      entry["test_loss"] = *m.test_loss;
+      entry["test_accuracy"] = *m.test_accuracy;
+    }
+    epochs.push_back(entry);
+    epoch_seconds.push_back(m.epoch_seconds);
+  }
+  const Options& o = options_;
+  nlohmann::json doc = {{"epochs", epochs},
+                        {"options", {{"batch_size", o.batch_size}, {"lr", o.lr}, {"momentum", o.momentum},
+                                     {"optimizer", o.optimizer}, {"seed", o.seed}, {"bench", o.bench}}}};
+  if (o.bench) {
+    doc["bench"] = {{"median_epoch_seconds", median_epoch_seconds()}, {"epoch_seconds", epoch_seconds},
+                    {"device", device_}};
+  }
+  std::ofstream out(o.metrics_json);
+  EMBER_CHECK(out.good(), "cannot write --metrics-json ", o.metrics_json);
+  out << doc.dump(2) << "\n";
+}
+
+}  // namespace train_mnist

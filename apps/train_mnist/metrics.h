@@ -1,0 +1,41 @@
+// The per-epoch record of a run: what train_mnist prints after each epoch, kept for the metrics
+// JSON (--metrics-json) and the --bench summary.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "options.h"
+
+namespace train_mnist {
+
+struct EpochMetrics {
+  int epoch = 0;
+  double train_loss = 0;
+  std::optional<double> test_loss, test_accuracy;  // absent for epochs --bench did not test
+  double epoch_seconds = 0;
+  double samples_per_second = 0;
+};
+
+class MetricsLog {
+ public:
+  MetricsLog(const Options& options, std::string device, int world_size)
+      : options_(options), device_(std::move(device)), world_size_(world_size) {}
+
+  // Prints the epoch's summary line and keeps it; rewrites --metrics-json when given.
+  void record(const EpochMetrics& metrics);
+  // Median epoch time of the epochs recorded so far (seconds).
+  double median_epoch_seconds() const;
+  // --bench: prints the median and adds it to the metrics JSON.
+  void print_bench_summary(double samples_per_epoch) const;
+
+ private:
+  void write_json() const;
+
+  const Options& options_;
+  std::string device_;
+  int world_size_;
+  std::vector<EpochMetrics> epochs_;
+};
+
+}  // namespace train_mnist
