@@ -33,7 +33,8 @@ class Stream {
 // The stream kernels are launched on, per device and per host thread (like PyTorch's).
 Stream current_stream(int device = -1);
 void set_current_stream(Stream stream);
-// A new non-blocking stream owned by Ember for the process lifetime (a small pool).
+// A new non-blocking stream on the device, alive for the rest of the process (streams are not
+// pooled: create one per purpose, once, and keep it).
 Stream create_stream(int device = -1, bool high_priority = false);
 
 // Makes `waiter` wait for all work queued so far on `producer` (an event record + wait).

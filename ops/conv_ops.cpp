@@ -28,6 +28,12 @@ class Conv2dBackward : public autograd::Node {
     check_not_released();
     Tensor g = grads[0].contiguous();
     TensorList out(next_edges().size());
+    if (g.numel() == 0) {  // an empty batch: zero gradients (cuDNN refuses empty descriptors)
+      if (needs_input_grad(0)) out[0] = zeros_like(x_);
+      if (needs_input_grad(1)) out[1] = zeros_like(weight_);
+      if (needs_input_grad(2)) out[2] = zeros({weight_.size(0)}, TensorOptions(weight_.dtype()).with_device(weight_.device()));
+      return out;
+    }
     if (needs_input_grad(0)) {
       out[0] = ops::empty_as(x_, x_.sizes());
       EMBER_KERNEL(g.device(), conv2d_backward_data, g, weight_, out[0], params_);

@@ -318,3 +318,15 @@ TEST_CASE("fused ops reject bad arguments", "[fused]") {
   CHECK_THROWS_WITH(max_pool2d_relu(random_tensor({2, 3, 4}, 1), {2, 2}), Catch::Contains("max_pool2d_relu: expected a 4-d"));
   CHECK_THROWS_WITH(max_pool2d_relu(random_tensor({1, 1, 3, 3}, 1), {4, 4}), Catch::Contains("must be >= 1 and fit"));
 }
+
+TEST_CASE("conv2d: an empty batch gives empty outputs and zero gradients", "[conv]") {
+  Tensor x = zeros({0, 2, 6, 6}, kFloat64).set_requires_grad(true);
+  Tensor w = random_tensor({3, 2, 3, 3}, 5).set_requires_grad(true);
+  Tensor b = random_tensor({3}, 6).set_requires_grad(true);
+  Tensor y = conv2d(x, w, b);
+  CHECK(y.sizes() == Shape{0, 3, 4, 4});
+  y.sum().backward();
+  CHECK(w.grad().sizes() == w.sizes());
+  CHECK(w.grad().to_vector<double>() == std::vector<double>(w.numel(), 0.0));
+  CHECK(b.grad().to_vector<double>() == std::vector<double>(3, 0.0));
+}
