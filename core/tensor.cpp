@@ -81,15 +81,15 @@ template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 
 // ---------------------------------------------------------------- in-place writes
 
-namespace {
+namespace detail {
 void check_inplace_allowed(const Tensor& t, const char* op) {
   EMBER_CHECK(!(autograd::GradMode::is_enabled() && t.requires_grad()), op,
               ": in-place write to a tensor that requires grad; wrap it in ember::NoGradGuard");
 }
-}  // namespace
+}  // namespace detail
 
 Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
-  check_inplace_allowed(*this, "copy_");
+  detail::check_inplace_allowed(*this, "copy_");
   EMBER_CHECK(src.defined(), "copy_: source is undefined");
   Tensor source = src;
   if (src.sizes() != sizes()) {
@@ -112,7 +112,7 @@ Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
 }
 
 Tensor& Tensor::fill_(double value) {
-  check_inplace_allowed(*this, "fill_");
+  detail::check_inplace_allowed(*this, "fill_");
   EMBER_KERNEL(device(), fill, *this, value);
   return *this;
 }
@@ -237,7 +237,6 @@ Tensor make_view(const Tensor& t, const Shape& sizes, const Shape& strides, int6
   return Tensor(impl);
 }
 
-Tensor empty_on(const Shape& sizes, DType dtype, Device device) { return Tensor(new_impl(sizes, dtype, device)); }
 }  // namespace detail
 
 // ---------------------------------------------------------------- cross-device copies
@@ -247,9 +246,9 @@ void copy_between_devices(const Tensor& src, const Tensor& dst, bool non_blockin
   // Bring both sides to a contiguous block of dst's dtype on their own device, then one memcpy.
   Tensor src_block = src.dtype() == dst.dtype() && src.is_contiguous()
                          ? src
-                         : detail::empty_on(src.sizes(), dst.dtype(), src.device());
+                         : empty(src.sizes(), TensorOptions(dst.dtype()).with_device(src.device()));
   if (!src_block.is_same(src)) EMBER_KERNEL(src.device(), copy, src, src_block);
-  Tensor dst_block = dst.is_contiguous() ? dst : detail::empty_on(dst.sizes(), dst.dtype(), dst.device());
+  Tensor dst_block = dst.is_contiguous() ? dst : empty_like(dst);
   int previous = -1;
   if (src_block.is_cuda() && dst_block.is_cuda()) {
     // GPU to GPU: the copy runs on dst's stream, which does not wait for src's producers on the

@@ -172,6 +172,9 @@ Tensor scalar_tensor(double value, TensorOptions options = {});
 namespace detail {
 // A new view on t's storage with the given geometry (no autograd; ops/view_ops wraps this).
 Tensor make_view(const Tensor& t, const Shape& sizes, const Shape& strides, int64_t offset);
+// In-place writes are not recorded by autograd: refused on a tensor that needs grad while grad
+// mode is on (copy_, fill_, add_, mul_ share this check).
+void check_inplace_allowed(const Tensor& t, const char* op);
 }  // namespace detail
 
 }  // namespace ember

@@ -2,7 +2,6 @@
 //   d(a+b) = (g, g)        d(a-b) = (g, -g)
 //   d(a*b) = (g*b, g*a)    d(a/b) = (g/b, -g*a/b^2)
 // Gradients of broadcast inputs are summed back to the input's shape (sum_to).
-#include <ember/autograd/grad_mode.h>
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/elementwise.h>
 #include <ember/ops/op_utils.h>
@@ -96,16 +95,14 @@ Tensor eq(const Tensor& a, const Tensor& b) {
 }
 
 Tensor Tensor::add_(const Tensor& other, double alpha) {
-  EMBER_CHECK(!(autograd::GradMode::is_enabled() && requires_grad()),
-              "add_: in-place write to a tensor that requires grad; wrap it in ember::NoGradGuard");
+  detail::check_inplace_allowed(*this, "add_");
   ops::check_same_device_dtype("add_", {{"self", this}, {"other", &other}});
   EMBER_KERNEL(device(), axpy, ops::broadcast_view(other, sizes()), *this, alpha);
   return *this;
 }
 
 Tensor Tensor::mul_(double value) {
-  EMBER_CHECK(!(autograd::GradMode::is_enabled() && requires_grad()),
-              "mul_: in-place write to a tensor that requires grad; wrap it in ember::NoGradGuard");
+  detail::check_inplace_allowed(*this, "mul_");
   EMBER_KERNEL(device(), unary, kernels::UnaryOp::MulScalar, *this, *this, value);
   return *this;
 }
