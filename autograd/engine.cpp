@@ -51,7 +51,6 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
 
   std::vector<Edge> root_edges;
   std::unordered_map<Node*, InputBuffer> buffers;
-  std::unordered_map<Node*, std::shared_ptr<Node>> owners;  // keeps nodes alive while queued
   for (size_t i = 0; i < roots.size(); ++i) {
     const Tensor& root = roots[i];
     EMBER_CHECK(root.requires_grad(), "backward: tensor ", i, " (", root.str(),
@@ -64,7 +63,6 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
     }
     EMBER_CHECK(grad.sizes() == root.sizes(), "backward: gradient ", grad.str(), " does not match root ", root.str());
     Edge edge = gradient_edge(root);
-    owners[edge.function.get()] = edge.function;
     accumulate(buffers[edge.function.get()], edge.input_nr, grad);
     root_edges.push_back(edge);
   }
