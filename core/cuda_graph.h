@@ -12,6 +12,8 @@
 #pragma once
 #include <ember/core/cuda.h>
 
+#include <functional>
+
 namespace ember::cuda {
 
 class Graph {
@@ -23,6 +25,10 @@ class Graph {
 
   void capture_begin();
   void capture_end();
+  // capture_begin(); work(); capture_end(), and if any of it throws, the capture is ended and
+  // dropped before the exception propagates: the graph stays empty and the stream usable. Nothing
+  // captured has run, so the device holds what it held before the call.
+  void capture(const std::function<void()>& work);
   void replay();
   bool captured() const { return exec_ != nullptr; }
   // Drops the graph and returns its private memory to the allocator's general cache.

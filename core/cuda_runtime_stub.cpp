@@ -30,6 +30,7 @@ void empty_cache() {}
 
 void Graph::capture_begin() { no_cuda("cuda::Graph::capture_begin"); }
 void Graph::capture_end() { no_cuda("cuda::Graph::capture_end"); }
+void Graph::capture(const std::function<void()>&) { no_cuda("cuda::Graph::capture"); }
 void Graph::replay() { no_cuda("cuda::Graph::replay"); }
 void Graph::reset() {}
 Graph::~Graph() = default;

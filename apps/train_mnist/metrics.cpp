@@ -48,6 +48,7 @@ void MetricsLog::write_json() const {
                             {"epoch_seconds", m.epoch_seconds},
                             {"samples_per_second", m.samples_per_second},
                             {"device", device_},
+                            {"cuda_graph", m.cuda_graph},
                             {"world_size", world_size_}};
     if (m.test_loss) {
       entry["test_loss"] = *m.test_loss;
@@ -59,7 +60,8 @@ void MetricsLog::write_json() const {
   const Options& o = options_;
   nlohmann::json doc = {{"epochs", epochs},
                         {"options", {{"batch_size", o.batch_size}, {"lr", o.lr}, {"momentum", o.momentum},
-                                     {"optimizer", o.optimizer}, {"seed", o.seed}, {"bench", o.bench}}}};
+                                     {"optimizer", o.optimizer}, {"seed", o.seed}, {"bench", o.bench},
+                                     {"cuda_graph", o.cuda_graph}}}};
   if (o.bench) {
     doc["bench"] = {{"median_epoch_seconds", median_epoch_seconds()}, {"epoch_seconds", epoch_seconds},
                     {"device", device_}};

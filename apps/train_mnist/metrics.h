@@ -15,6 +15,7 @@ struct EpochMetrics {
   std::optional<double> test_loss, test_accuracy;  // absent for epochs --bench did not test
   double epoch_seconds = 0;
   double samples_per_second = 0;
+  bool cuda_graph = false;  // the epoch's steps were replays of a captured CUDA graph
 };
 
 class MetricsLog {

@@ -57,9 +57,9 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                "Benchmark mode: skip the per-epoch test pass, print each epoch's time and the median, and record "
                "them in the metrics JSON");
   app.add_option("--cuda-graph", o.cuda_graph,
-                 "Capture the GPU training step in a CUDA graph and replay it (single process; off by default "
-                 "until verified on a GPU, see docs/perf-notes.md)")
-      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+                 "Capture the GPU training step once in a CUDA graph and replay it. auto: wherever valid (one "
+                 "process on a GPU, SGD or Adadelta), else eager; on: an error where not valid")
+      ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
   app.add_flag("--ddp", o.ddp, "Wrap the model in DistributedDataParallel even at world size 1 (to measure its cost)");
   app.add_option("--backend", o.backend, "Distributed backend when WORLD_SIZE > 1 (default: nccl on GPU, gloo on CPU)")
       ->check(CLI::IsMember({"nccl", "gloo"}));

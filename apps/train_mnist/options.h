@@ -25,7 +25,7 @@ struct Options {
   std::string device = "auto";
   bool bench = false;
   bool ddp = false;
-  std::string cuda_graph = "off";
+  std::string cuda_graph = "auto";  // auto: capture the GPU step wherever that is valid
   std::string backend;  // "" -> nccl on GPU, gloo on CPU
   bool data_parallel = false;
   bool per_rank_batch = false;

@@ -1,6 +1,5 @@
 #include "trainer.h"
 
-#include <ember/core/cuda_graph.h>
 #include <ember/ember.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "graphed_step.h"
 #include "metrics.h"
 #include "progress.h"
 
@@ -110,6 +110,10 @@ int run_training(const Options& o, const char* argv0) {
   dist::DistEnv env = dist::DistEnv::from_environment();
   bool distributed = env.world_size > 1 || o.ddp;
   Device device = pick_device(o, env);
+  // --cuda-graph auto (the default) captures the step wherever that is valid; on insists.
+  const std::string graph_blocker = graph_capture_blocker(o, device, distributed, o.data_parallel);
+  EMBER_CHECK(o.cuda_graph != "on" || graph_blocker.empty(), "--cuda-graph on: ", graph_blocker);
+  const bool use_graph = o.cuda_graph != "off" && graph_blocker.empty();
   if (device.is_cuda()) cuda::set_device(device.index);
   // GPU work runs on a stream of its own (the legacy default stream cannot be captured in a graph).
   std::optional<cuda::StreamGuard> compute_stream;
@@ -164,8 +168,8 @@ int run_training(const Options& o, const char* argv0) {
   }
 
   if (chatty) {
-    std::printf("train_mnist: %s on %s%s, %lld train / %lld test images, batch %lld, %s lr %g momentum %g, %d epochs\n",
-                o.dataset.c_str(), device.str().c_str(),
+    std::printf("train_mnist: %s on %s%s%s, %lld train / %lld test images, batch %lld, %s lr %g momentum %g, %d epochs\n",
+                o.dataset.c_str(), device.str().c_str(), use_graph ? " (step in a CUDA graph)" : "",
                 distributed ? (" x " + std::to_string(world) + " ranks (" + pg->backend() + ")").c_str() : "",
                 static_cast<long long>(train.images.size(0)), static_cast<long long>(test.images.size(0)),
                 static_cast<long long>(global_batch), o.optimizer.c_str(), o.lr, o.momentum, o.epochs);
@@ -198,13 +202,7 @@ int run_training(const Options& o, const char* argv0) {
     loss_sum.add_(loss.detach());
     last_loss.copy_(loss.detach());
   };
-  // --cuda-graph: after a few eager steps (cuDNN algorithms chosen, optimizer state made, the
-  // allocator warm) the whole step is captured once and replayed; single process only.
-  const bool use_graph = device.is_cuda() && o.cuda_graph == "on" && !pg && !data_parallel;
-  constexpr int kEagerStepsBeforeCapture = 3;
-  int64_t eager_steps = 0;
-  cuda::Graph graph;
-  Tensor graph_index = empty({local_batch}, TensorOptions(kInt64).with_device(device));
+  GraphedStep train_step(run_step, device, local_batch, use_graph, o.cuda_graph == "on");
 
   MetricsLog log(o, device.str(), world);
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
@@ -217,19 +215,7 @@ int run_training(const Options& o, const char* argv0) {
     int64_t steps_done = 0;
     for (int64_t step = 0; step < steps_per_epoch && !stop_requested; ++step) {
       Tensor index = permutation.narrow(0, step * global_batch + rank * local_batch, local_batch);
-      if (use_graph && eager_steps >= kEagerStepsBeforeCapture) {
-        // The batch's indices go into the tensor the graph reads; then one launch runs the step.
-        graph_index.copy_(index);
-        if (!graph.captured()) {
-          graph.capture_begin();
-          run_step(graph_index);
-          graph.capture_end();
-        }
-        graph.replay();
-      } else {
-        run_step(index);
-        ++eager_steps;
-      }
+      train_step.run(index);
       ++steps_done;
       progress.step(step + 1, [&] { return last_loss.item(); });
     }
@@ -238,7 +224,7 @@ int run_training(const Options& o, const char* argv0) {
     double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     if (stop_requested) break;
     scheduler.step();
-    if (o.gamma != 1.0) graph.reset();  // the learning rate is baked into the captured step
+    if (o.gamma != 1.0) train_step.recapture();  // the learning rate is baked into the captured step
 
     const bool tested = !o.bench || epoch == o.epochs;  // --bench tests after the last epoch only
     EvalResult eval;
@@ -253,6 +239,7 @@ int run_training(const Options& o, const char* argv0) {
       metrics.test_accuracy = eval.accuracy;
     }
     metrics.epoch_seconds = epoch_seconds;
+    metrics.cuda_graph = train_step.using_graph();
     metrics.samples_per_second = steps_done * global_batch / epoch_seconds;
     if (lead) {
       log.record(metrics);

@@ -43,6 +43,24 @@ void Graph::capture_end() {
   exec_ = exec;
 }
 
+void Graph::capture(const std::function<void()>& work) {
+  capture_begin();
+  try {
+    work();
+  } catch (...) {
+    // End the capture the exception interrupted (its partial graph is not wanted), then drop it.
+    cudaGraph_t partial = nullptr;
+    cudaStreamEndCapture(static_cast<cudaStream_t>(stream_.handle()), &partial);
+    cudaGetLastError();
+    if (partial) cudaGraphDestroy(partial);
+    capturing_ = false;
+    detail::end_private_pool(stream_.device());
+    reset();
+    throw;
+  }
+  capture_end();
+}
+
 void Graph::replay() {
   EMBER_CHECK(captured(), "cuda::Graph: replay before a successful capture");
   EMBER_CUDA_CHECK(cudaGraphLaunch(as_exec(exec_), static_cast<cudaStream_t>(stream_.handle())));

@@ -77,3 +77,26 @@ TEST_CASE("graph: a captured training step matches eager steps", "[cuda][graph][
   std::vector<double> eager = run(false), captured = run(true);
   for (size_t i = 0; i < eager.size(); ++i) CHECK(captured[i] == Approx(eager[i]).epsilon(1e-5));
 }
+
+TEST_CASE("graph: a capture interrupted by an exception leaves the stream usable", "[cuda][graph]") {
+  cuda::StreamGuard guard(cuda::create_stream(0));
+  Device dev = cuda_device(0);
+  Tensor x = testing::random_tensor({256}, 5, -1, 1, kFloat32).to(dev);
+  Tensor y = empty({256}, TensorOptions(kFloat32).with_device(dev));
+  cuda::Graph graph;
+  // A host read inside the capture is what usually breaks one: item() synchronises the stream.
+  CHECK_THROWS_AS(graph.capture([&] {
+    NoGradGuard no_grad;
+    y.copy_(x * 3.0);
+    (void)sum(y).item();
+  }),
+                  Error);
+  CHECK_FALSE(graph.captured());
+  // The stream still runs eager work, and a later capture of the same work succeeds.
+  NoGradGuard no_grad;
+  CHECK(testing::all_close(relu(x).to(kCPU), relu(x.to(kCPU)), 0, 0));
+  graph.capture([&] { y.copy_(x * 3.0); });
+  REQUIRE(graph.captured());
+  graph.replay();
+  CHECK(testing::all_close(y.to(kCPU), x.to(kCPU) * 3.0, 1e-6, 1e-6));
+}

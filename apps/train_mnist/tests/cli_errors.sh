@@ -28,6 +28,8 @@ expect_error bad-value "epochs" --epochs 0
 expect_error not-a-number "lr" --lr abc
 expect_error bad-optimizer "optimizer" --optimizer rmsprop
 expect_error bad-device "device" --device tpu
+expect_error bad-graph-mode "cuda-graph" --cuda-graph sometimes
+expect_error graph-on-cpu "cuda-graph on: it needs a CUDA device" --cuda-graph on --device cpu --limit-train 200 --epochs 1
 expect_error missing-dir "not a directory" --data-dir "$tmp/nowhere"
 mkdir -p "$tmp/empty"
 expect_error empty-dir "train-images" --data-dir "$tmp/empty"

@@ -1,0 +1,44 @@
+// How train_mnist runs its training step: eagerly, or, on a GPU where it is valid, captured once in
+// a CUDA graph and replayed (--cuda-graph auto|on|off). The MNIST step is ~30 small kernels, so
+// eager execution is bound by launch latency; a replay is one launch.
+#pragma once
+#include <ember/core/cuda_graph.h>
+#include <ember/core/tensor.h>
+
+#include <functional>
+#include <string>
+
+#include "options.h"
+
+namespace train_mnist {
+
+// Why the step cannot be captured with these settings ("" when it can). A replay repeats exactly
+// the captured kernels with their captured arguments, so every host-side value the step computes
+// must be the same at every step.
+std::string graph_capture_blocker(const Options& options, ember::Device device, bool distributed, bool data_parallel);
+
+class GraphedStep {
+ public:
+  // step(index) runs one training step on the batch that `index` (int64, on the device) picks.
+  // use_graph: capture and replay; required: a failed capture is an error instead of a fallback.
+  GraphedStep(std::function<void(const ember::Tensor&)> step, ember::Device device, int64_t batch, bool use_graph,
+              bool required);
+
+  // Eager for the first few steps (cuDNN picks its algorithms, the optimizer makes its state, the
+  // allocator warms up), then the step is captured once and every later call is a replay.
+  void run(const ember::Tensor& index);
+  // Something the capture baked in changed (the learning rate): capture again at the next step.
+  void recapture() { graph_.reset(); }
+  bool using_graph() const { return use_graph_; }
+
+ private:
+  static constexpr int kEagerStepsBeforeCapture = 3;
+
+  std::function<void(const ember::Tensor&)> step_;
+  bool use_graph_, required_;
+  int64_t eager_steps_ = 0;
+  ember::cuda::Graph graph_;
+  ember::Tensor graph_index_;  // the fixed-address input the graph reads its batch's indices from
+};
+
+}  // namespace train_mnist
