@@ -66,6 +66,13 @@ void reset_allocator_stats(int device = -1);
 // Returns every cached, unused block to the driver (cudaFree).
 void empty_cache();
 
+// How cuDNN convolution algorithms are chosen for shapes not seen yet (like PyTorch's
+// torch.backends.cudnn.benchmark). false, the default: cuDNN's heuristics, the same choice every
+// run. true: every algorithm is timed once per shape (cudnnFind*) and the fastest kept, which is
+// usually faster and may differ from run to run.
+void set_cudnn_benchmark(bool enabled);
+bool cudnn_benchmark();
+
 namespace detail {
 DataPtr allocate_device(int device, size_t nbytes);
 DataPtr allocate_pinned(size_t nbytes);

@@ -27,6 +27,8 @@ StreamGuard::~StreamGuard() = default;
 AllocatorStats allocator_stats(int) { no_cuda("cuda::allocator_stats"); }
 void reset_allocator_stats(int) { no_cuda("cuda::reset_allocator_stats"); }
 void empty_cache() {}
+void set_cudnn_benchmark(bool) {}  // nothing to choose without cuDNN
+bool cudnn_benchmark() { return false; }
 
 void Graph::capture_begin() { no_cuda("cuda::Graph::capture_begin"); }
 void Graph::capture_end() { no_cuda("cuda::Graph::capture_end"); }

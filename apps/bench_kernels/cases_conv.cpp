@@ -1,6 +1,9 @@
 // The MNIST Net's convolutions through Ember's conv kernels (cuDNN on the GPU, im2col + OpenBLAS
 // on the CPU): conv1 100x1x28x28 * 10x1x5x5 and conv2 100x10x12x12 * 20x10x5x5, each forward,
-// backward-data and backward-filter. FLOPs are 2 N K P Q C R S for each of the three.
+// backward-data and backward-filter. FLOPs are 2 N K P Q C R S for each of the three. On the GPU
+// each runs twice: with cuDNN's heuristic choice of algorithm and, as "<name>_timed", with the
+// fastest algorithm found by timing them all (cuda::set_cudnn_benchmark, train_mnist's default).
+#include <ember/core/cuda.h>
 #include <ember/kernels/conv.h>
 #include <ember/kernels/dispatch.h>
 
@@ -23,10 +26,10 @@ struct ConvShape {
 
 enum class Pass { Forward, BackwardData, BackwardFilter };
 
-BenchCase conv_case(const ConvShape& cs, Pass pass) {
+BenchCase conv_case(const ConvShape& cs, Pass pass, bool timed_choice) {
   static const char* const suffix[] = {"_fwd", "_bwd_data", "_bwd_filter"};
   BenchCase c;
-  c.name = cs.name + suffix[static_cast<int>(pass)];
+  c.name = cs.name + suffix[static_cast<int>(pass)] + (timed_choice ? "_timed" : "");
   c.family = "conv";
   c.shape = shape_label(cs.x()) + "*" + shape_label(cs.weight());
   c.size = cs.n;
@@ -69,13 +72,22 @@ BenchCase conv_case(const ConvShape& cs, Pass pass) {
   }
   c.rtol = 1e-4;
   c.atol = 5e-6 * terms;
+  // The algorithm is chosen (and cached per mode) on the first call, which is a warm-up call.
+  c.run = [run = c.run, timed_choice](const TensorList& t) {
+    ember::cuda::set_cudnn_benchmark(timed_choice);
+    run(t);
+    ember::cuda::set_cudnn_benchmark(false);
+  };
   return c;
 }
 
-void build(const CaseOptions&, std::vector<BenchCase>& cases) {
+void build(const CaseOptions& options, std::vector<BenchCase>& cases) {
   const ConvShape shapes[] = {{"conv1", 100, 1, 28, 28, 10, 5, 5}, {"conv2", 100, 10, 12, 12, 20, 5, 5}};
   for (const auto& cs : shapes) {
-    for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardFilter}) cases.push_back(conv_case(cs, pass));
+    for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardFilter}) {
+      cases.push_back(conv_case(cs, pass, false));
+      if (options.cuda) cases.push_back(conv_case(cs, pass, true));
+    }
   }
 }
 

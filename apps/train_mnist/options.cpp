@@ -60,6 +60,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                  "Capture the GPU training step once in a CUDA graph and replay it. auto: wherever valid (one "
                  "process on a GPU, SGD or Adadelta), else eager; on: an error where not valid")
       ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
+  app.add_option("--cudnn-benchmark", o.cudnn_benchmark,
+                 "Time every cuDNN convolution algorithm once per shape and keep the fastest (like "
+                 "torch.backends.cudnn.benchmark); off: cuDNN's heuristics, the same choice every run")
+      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
   app.add_flag("--ddp", o.ddp, "Wrap the model in DistributedDataParallel even at world size 1 (to measure its cost)");
   app.add_option("--backend", o.backend, "Distributed backend when WORLD_SIZE > 1 (default: nccl on GPU, gloo on CPU)")
       ->check(CLI::IsMember({"nccl", "gloo"}));

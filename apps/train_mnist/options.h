@@ -26,6 +26,7 @@ struct Options {
   bool bench = false;
   bool ddp = false;
   std::string cuda_graph = "auto";  // auto: capture the GPU step wherever that is valid
+  std::string cudnn_benchmark = "on";  // time cuDNN's algorithms once per shape, keep the fastest
   std::string backend;  // "" -> nccl on GPU, gloo on CPU
   bool data_parallel = false;
   bool per_rank_batch = false;

@@ -114,7 +114,10 @@ int run_training(const Options& o, const char* argv0) {
   const std::string graph_blocker = graph_capture_blocker(o, device, distributed, o.data_parallel);
   EMBER_CHECK(o.cuda_graph != "on" || graph_blocker.empty(), "--cuda-graph on: ", graph_blocker);
   const bool use_graph = o.cuda_graph != "off" && graph_blocker.empty();
-  if (device.is_cuda()) cuda::set_device(device.index);
+  if (device.is_cuda()) {
+    cuda::set_device(device.index);
+    cuda::set_cudnn_benchmark(o.cudnn_benchmark == "on");
+  }
   // GPU work runs on a stream of its own (the legacy default stream cannot be captured in a graph).
   std::optional<cuda::StreamGuard> compute_stream;
   if (device.is_cuda()) compute_stream.emplace(cuda::create_stream(device.index));
@@ -182,7 +185,7 @@ int run_training(const Options& o, const char* argv0) {
   auto run_step = [&](const Tensor& index) {
     Tensor images = index_select(train.images, 0, index);
     Tensor labels = index_select(train.labels, 0, index);
-    optimizer->zero_grad();
+    optimizer->zero_grad(/*set_to_none=*/true);  // backward then hands over its gradients: no fill, no add
     Tensor loss;
     if (data_parallel) {
       // Forward and backward on every device at once; gradients summed into the main module.

@@ -2,6 +2,7 @@
 #include <ember/core/cuda.h>
 #include <ember/core/cuda/check.h>
 
+#include <atomic>
 #include <mutex>
 #include <vector>
 
@@ -12,7 +13,11 @@ constexpr int kMaxDevices = 64;
 thread_local cudaStream_t current_streams[kMaxDevices] = {};  // nullptr: the legacy default stream
 
 int resolve(int device) { return device < 0 ? current_device() : device; }
+std::atomic<bool> cudnn_benchmark_enabled{false};
 }  // namespace
+
+void set_cudnn_benchmark(bool enabled) { cudnn_benchmark_enabled = enabled; }
+bool cudnn_benchmark() { return cudnn_benchmark_enabled; }
 
 int device_count() {
   int count = 0;

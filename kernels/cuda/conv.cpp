@@ -1,5 +1,7 @@
 // GPU convolution through cuDNN (NCHW, cross-correlation). Per call: descriptors for the shapes,
-// the algorithm for this shape (chosen once with cudnnGetConvolution*Algorithm_v7 and cached),
+// the algorithm for this shape (chosen once and cached: cuDNN's heuristics,
+// cudnnGetConvolution*Algorithm_v7, or with cuda::set_cudnn_benchmark(true) the fastest of every
+// algorithm timed on the call's own buffers, cudnnFindConvolution*AlgorithmEx),
 // a workspace from Ember's caching allocator, and the cuDNN call on the tensor's current stream.
 //
 // Precision: float32 convolutions run with CUDNN_FMA_MATH (no TF32 tensor cores), so results
@@ -11,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <ember/core/cuda.h>
 #include <ember/kernels/conv.h>
 #include <ember/kernels/cuda/cudnn_check.h>
 #include <ember/kernels/cuda/device_guard.h>
@@ -111,14 +114,14 @@ struct ConvDescriptors {
 
 // The algorithm cache: one entry per (pass, device, dtype, shapes, params).
 enum class Pass { Forward, BackwardData, BackwardFilter };
-using AlgoKey = std::tuple<int, int, int, Shape, Shape, std::array<int64_t, 6>>;
+using AlgoKey = std::tuple<int, bool, int, int, Shape, Shape, std::array<int64_t, 6>>;
 struct AlgoChoice {
   int algo = 0;
   size_t workspace_bytes = 0;
 };
 
 AlgoKey algo_key(Pass pass, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
-  return {static_cast<int>(pass), x.device().index, static_cast<int>(x.dtype()), x.sizes(), w_shape,
+  return {static_cast<int>(pass), ember::cuda::cudnn_benchmark(), x.device().index, static_cast<int>(x.dtype()), x.sizes(), w_shape,
           {p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]}};
 }
 
@@ -135,7 +138,11 @@ size_t workspace_limit() {
   return std::min<size_t>(free_bytes / 2, size_t(1) << 30);
 }
 
-// cuDNN's heuristics return candidates ordered fastest first: take the first that succeeded,
+// Benchmark mode's search gets a scratch workspace this large; algorithms that need more are
+// reported as failed and skipped.
+size_t search_workspace_bytes() { return std::min<size_t>(workspace_limit(), size_t(256) << 20); }
+
+// cuDNN's heuristics (and the timed search) return candidates ordered fastest first: take the first that succeeded,
 // fits the workspace limit and does not use tensor-core (TF32) math; fall back to the first
 // that fits. Only the `returned` entries are meaningful.
 template <typename Perf>
@@ -192,8 +199,16 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   AlgoChoice choice = cached_algo(algo_key(Pass::Forward, x, weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     int returned = 0;
-    EMBER_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
-                                                             static_cast<int>(perf.size()), &returned, perf.data()));
+    if (ember::cuda::cudnn_benchmark()) {  // writes `out`, which the convolution below overwrites
+      const size_t bytes = search_workspace_bytes();
+      Tensor search = workspace(out, bytes);
+      EMBER_CUDA_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+          handle, d.x.get(), x.data_ptr(), d.w.get(), weight.data_ptr(), d.conv.get(), d.y.get(), out.data_ptr(),
+          static_cast<int>(perf.size()), &returned, perf.data(), workspace_ptr(search), bytes));
+    } else {
+      EMBER_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
+                                                               static_cast<int>(perf.size()), &returned, perf.data()));
+    }
     return pick(perf, returned, "forward");
   });
   Tensor ws = workspace(out, choice.workspace_bytes);
@@ -218,9 +233,17 @@ void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Te
   AlgoChoice choice = cached_algo(algo_key(Pass::BackwardData, grad_x, weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     int returned = 0;
-    EMBER_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w.get(), d.y.get(), d.conv.get(),
-                                                                  d.x.get(), static_cast<int>(perf.size()), &returned,
-                                                                  perf.data()));
+    if (ember::cuda::cudnn_benchmark()) {  // writes grad_x, which the call below overwrites
+      const size_t bytes = search_workspace_bytes();
+      Tensor search = workspace(grad_x, bytes);
+      EMBER_CUDA_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+          handle, d.w.get(), weight.data_ptr(), d.y.get(), grad_out.data_ptr(), d.conv.get(), d.x.get(),
+          grad_x.data_ptr(), static_cast<int>(perf.size()), &returned, perf.data(), workspace_ptr(search), bytes));
+    } else {
+      EMBER_CUDA_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w.get(), d.y.get(), d.conv.get(),
+                                                                    d.x.get(), static_cast<int>(perf.size()),
+                                                                    &returned, perf.data()));
+    }
     return pick(perf, returned, "backward data");
   });
   Tensor ws = workspace(grad_x, choice.workspace_bytes);
@@ -241,9 +264,18 @@ void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tenso
   AlgoChoice choice = cached_algo(algo_key(Pass::BackwardFilter, x, grad_weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     int returned = 0;
-    EMBER_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x.get(), d.y.get(), d.conv.get(),
-                                                                    d.w.get(), static_cast<int>(perf.size()),
-                                                                    &returned, perf.data()));
+    if (ember::cuda::cudnn_benchmark()) {  // writes grad_weight, which the call below overwrites
+      const size_t bytes = search_workspace_bytes();
+      Tensor search = workspace(grad_weight, bytes);
+      EMBER_CUDA_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+          handle, d.x.get(), x.data_ptr(), d.y.get(), grad_out.data_ptr(), d.conv.get(), d.w.get(),
+          grad_weight.data_ptr(), static_cast<int>(perf.size()), &returned, perf.data(), workspace_ptr(search),
+          bytes));
+    } else {
+      EMBER_CUDA_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x.get(), d.y.get(), d.conv.get(),
+                                                                      d.w.get(), static_cast<int>(perf.size()),
+                                                                      &returned, perf.data()));
+    }
     return pick(perf, returned, "backward filter");
   });
   Tensor ws = workspace(x, choice.workspace_bytes);

@@ -75,6 +75,10 @@ TEST_CASE("cuda conv2d (cuDNN) matches the CPU: stride, padding, dilation, bias"
       {{2, 3, 9, 8}, {4, 3, 3, 3}, {2, 1}, {1, 2}, {1, 1}, false},
       {{3, 2, 11, 10}, {5, 2, 3, 2}, {1, 2}, {2, 1}, {2, 2}, true},
   };
+  // Both ways of choosing cuDNN's algorithm: its heuristics, and timing every algorithm.
+  const bool benchmark = GENERATE(false, true);
+  cuda::set_cudnn_benchmark(benchmark);
+  INFO("cudnn benchmark " << benchmark);
   int i = 0;
   for (const Case& c : cases) {
     INFO("case " << i);
@@ -93,6 +97,7 @@ TEST_CASE("cuda conv2d (cuDNN) matches the CPU: stride, padding, dilation, bias"
     }
     ++i;
   }
+  cuda::set_cudnn_benchmark(false);
 }
 
 TEST_CASE("cuda max_pool2d matches the CPU, overlapping (atomic) and disjoint windows", "[pool][cuda]") {
