@@ -8,6 +8,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include <ember/core/tensor.h>
 
@@ -48,15 +49,59 @@ namespace cpu { EMBER_GEMM_KERNELS }
 namespace cuda { EMBER_GEMM_KERNELS }
 #undef EMBER_GEMM_KERNELS
 
+// ---- Ember's hand-written SGEMM (kernels/cuda/sgemm.cu) ----------------------------------------
+// C = A @ B for row-major, densely packed FP32 device matrices A (M x K), B (K x N), C (M x N), on
+// the current stream of the current device. Any sizes; see sgemm.cu for the fast path's conditions.
+
+// A block tile of the production kernel: a block of (bm / 8) * (bn / 8) threads computes a bm x bn
+// tile of C, walking K in slices of bk; every thread owns 8 x 8 outputs. min_blocks: the blocks
+// per SM its registers are capped for (__launch_bounds__; 1 = no cap in practice).
+struct SgemmTile {
+  int bm, bn, bk, min_blocks;
+};
+constexpr bool operator==(const SgemmTile& a, const SgemmTile& b) {
+  return a.bm == b.bm && a.bn == b.bn && a.bk == b.bk && a.min_blocks == b.min_blocks;
+}
+inline std::string sgemm_tile_name(const SgemmTile& t) {  // "128x128x8_b2"
+  return std::to_string(t.bm) + "x" + std::to_string(t.bn) + "x" + std::to_string(t.bk) + "_b" +
+         std::to_string(t.min_blocks);
+}
+// The tiles compiled into sgemm.cu, the default (what sgemm_tiled uses) first; bench_kernels
+// sweeps all of them in one run to pick the default on the GPU at hand. The non-default tiles come
+// with and without the register cap for 16 warps an SM (sgemm.cu, design point 7).
+inline constexpr SgemmTile kSgemmTiles[] = {{128, 128, 8, 2}, {128, 128, 16, 1}, {128, 128, 16, 2},
+                                            {128, 64, 8, 1},  {128, 64, 8, 4},   {64, 64, 8, 1},
+                                            {64, 64, 8, 8}};
+// The steps of the SGEMM ladder in docs/perf-notes.md: 0 naive ... 5 the production kernel.
+inline constexpr int kSgemmSteps = 6;
+
 namespace cuda {
-// Ember's hand-written SGEMM (kernels/cuda/sgemm.cu): C = A @ B for row-major, densely packed FP32
-// device matrices A (M x K), B (K x N), C (M x N), on the current stream of the current device.
-// Any sizes; multiples of 128 (M, N) and 8 (K) with 16-byte aligned pointers take the fast path.
+// The production kernel with the default tile, kSgemmTiles[0].
 void sgemm_tiled(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+// The production kernel with one of kSgemmTiles; throws ember::Error for any other tile.
+void sgemm_tiled(const SgemmTile& tile, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+
+// The SGEMM ladder, one kernel per step, same contract as sgemm_tiled. These exist so that
+// bench_kernels (and the tests) can measure and check each step documented in docs/perf-notes.md
+// ("Hand-written SGEMM"); nothing else should call them. Steps 0-3 are in sgemm_steps.cu.
+namespace sgemm_steps {
+void naive(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);            // step 0
+void shared_tiles(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);     // step 1
+void register_column(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);  // step 2
+void register_tile(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);    // step 3
+// Step 4 (in sgemm.cu): the production kernel, default tile, with one shared buffer instead of
+// two. Step 5 is sgemm_tiled itself.
+void single_buffer(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+// Runs step `step`, 0 <= step < kSgemmSteps; throws ember::Error for any other.
+void run(int step, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+}  // namespace sgemm_steps
 }  // namespace cuda
 
 // The hand-written SGEMM on tensors, callable from any build (tests, benchmarks): c = a @ b for
 // contiguous float32 CUDA tensors a (M, K), b (K, N), c (M, N). Throws in a build without CUDA.
 void sgemm_tiled(const Tensor& a, const Tensor& b, const Tensor& c);
+// The same with a tile from kSgemmTiles, and one step of the ladder (0 <= step < kSgemmSteps).
+void sgemm_tiled(const SgemmTile& tile, const Tensor& a, const Tensor& b, const Tensor& c);
+void sgemm_step(int step, const Tensor& a, const Tensor& b, const Tensor& c);
 
 }  // namespace ember::kernels

@@ -36,6 +36,9 @@ struct BenchCase {
   std::vector<size_t> outputs;
   double rtol = 1e-4;
   double atol = 1e-5;
+  // Caps --repeats and --warmup for kernels too slow to call 100 times (0: no cap), e.g. the
+  // naive SGEMM steps at 4096^3.
+  int max_repeats = 0;
   bool cuda_only = false;  // e.g. the hand-written SGEMM: no CPU counterpart to time
   bool cpu_only = false;
 };

@@ -1,5 +1,10 @@
 // GEMM: Ember's gemm entry point (OpenBLAS on the CPU, cuBLAS on the GPU) and, on CUDA, the
-// hand-written SGEMM (kernels::cuda::sgemm_tiled), square M = N = K, FP32.
+// hand-written SGEMM, square M = N = K, FP32:
+//   sgemm_tiled          the production kernel as ops would call it (kernels::cuda::sgemm_tiled)
+//   sgemm_step0..5       the ladder of docs/perf-notes.md ("Hand-written SGEMM"), one kernel per step
+//   sgemm_tiled_<tile>   the production kernel with each block tile in kernels::kSgemmTiles
+// Each is checked against the CPU on random inputs before it is timed, and reported as TFLOP/s and
+// as % of the cuBLAS FP32 ceiling measured in the same run (`bench_kernels --filter sgemm`).
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/gemm.h>
 
@@ -30,16 +35,41 @@ BenchCase gemm_case(const std::string& name, int64_t n) {
   return c;
 }
 
+#ifdef EMBER_WITH_CUDA
+// A hand-written SGEMM case: `sgemm(M, N, K, A, B, C)` on the workload's raw device pointers.
+template <typename Sgemm>
+BenchCase hand_written_case(const std::string& name, int64_t n, Sgemm sgemm) {
+  BenchCase c = gemm_case(name, n);
+  c.run = [n, sgemm](const TensorList& t) { sgemm(n, n, n, t[0].data<float>(), t[1].data<float>(), t[2].data<float>()); };
+  c.cuda_only = true;
+  return c;
+}
+
+// Steps 0-2 run at a few TFLOP/s at best (tens of ms per call at 4096^3): 10 timed calls are plenty.
+constexpr int kSlowStepRepeats = 10;
+#endif
+
 void build(const CaseOptions& options, std::vector<BenchCase>& cases) {
   for (int64_t n : options.gemm_sizes) cases.push_back(gemm_case(options.cuda ? "gemm_cublas" : "gemm_openblas", n));
 #ifdef EMBER_WITH_CUDA
-  for (int64_t n : options.gemm_sizes) {
-    BenchCase c = gemm_case("sgemm_tiled", n);
-    c.run = [n](const TensorList& t) {
-      ember::kernels::cuda::sgemm_tiled(n, n, n, t[0].data<float>(), t[1].data<float>(), t[2].data<float>());
-    };
-    c.cuda_only = true;
-    cases.push_back(std::move(c));
+  namespace kc = ember::kernels::cuda;
+  for (int64_t n : options.gemm_sizes) cases.push_back(hand_written_case("sgemm_tiled", n, [](auto... args) {
+    kc::sgemm_tiled(args...);
+  }));
+  for (int step = 0; step < ember::kernels::kSgemmSteps; ++step) {
+    for (int64_t n : options.gemm_sizes) {
+      BenchCase c = hand_written_case("sgemm_step" + std::to_string(step), n, [step](auto... args) {
+        kc::sgemm_steps::run(step, args...);
+      });
+      if (step <= 2) c.max_repeats = kSlowStepRepeats;
+      cases.push_back(std::move(c));
+    }
+  }
+  for (const ember::kernels::SgemmTile& tile : ember::kernels::kSgemmTiles) {
+    for (int64_t n : options.gemm_sizes) {
+      cases.push_back(hand_written_case("sgemm_tiled_" + ember::kernels::sgemm_tile_name(tile), n,
+                                        [tile](auto... args) { kc::sgemm_tiled(tile, args...); }));
+    }
   }
 #endif
 }

@@ -123,9 +123,11 @@ Result run_case(const BenchCase& c, DeviceTimer& timer, const Ceilings& ceilings
     synchronize(device);
 
     auto run = [&](int i) { c.run(sets[static_cast<size_t>(i)]); };
-    std::vector<double> us = timer.time_calls(run, num_sets, options.warmup, options.repeats);
+    const int repeats = c.max_repeats > 0 ? std::min(options.repeats, c.max_repeats) : options.repeats;
+    const int warmup = c.max_repeats > 0 ? std::min(options.warmup, std::max(1, c.max_repeats / 5)) : options.warmup;
+    std::vector<double> us = timer.time_calls(run, num_sets, warmup, repeats);
     r.sets = num_sets;
-    r.repeats = options.repeats;
+    r.repeats = repeats;
     r.median_us = median(us);
     r.min_us = us.empty() ? 0 : *std::min_element(us.begin(), us.end());
     if (c.bound == Bound::Bandwidth) {

@@ -1,28 +1,46 @@
 // Ember's hand-written SGEMM: C = A @ B, row-major FP32, A (M x K), B (K x N), C (M x N).
+// It is steps 4 and 5 of the ladder in docs/perf-notes.md ("Hand-written SGEMM"); steps 0-3 are
+// in sgemm_steps.cu. The block tile BM x BN x BK is a template parameter (kSgemmTiles in
+// kernels/gemm.h lists the compiled ones; the default is 128 x 128 x 8).
 //
 // Design, step by step:
-//  1. Block tiling. Each block of 256 threads owns a 128 x 128 tile of C and walks K in slices of
-//     8: per slice it stages A[128 x 8] and B[8 x 128] in shared memory, so every value fetched
-//     from global memory is reused 128 times from shared memory.
+//  1. Block tiling. Each block of (BM/8)*(BN/8) threads owns a BM x BN tile of C and walks K in
+//     slices of BK: per slice it stages A[BM x BK] and B[BK x BN] in shared memory, so every value
+//     fetched from global memory is reused BN (A) or BM (B) times from shared memory.
 //  2. Register blocking. Each thread accumulates an 8 x 8 sub-tile of C in registers. Per k it
 //     reads 8 values of A and 8 of B from shared memory and does 64 FMAs: 4 FMAs per shared load
 //     instead of 1, which is what takes the kernel from shared-memory-bound to FMA-bound.
-//  3. Thread -> sub-tile map. Thread (ty, tx) = (tid / 16, tid % 16) owns rows {4ty..4ty+3} and
-//     {64+4ty..64+4ty+3}, columns {4tx..4tx+3} and {64+4tx..64+4tx+3}. The split halves let each
-//     thread read its A and B fragments as two float4 each; across a warp the B reads cover 64
-//     consecutive floats (no bank conflicts) and the A reads are broadcasts.
+//  3. Thread -> sub-tile map. Thread (ty, tx) = (tid / (BN/8), tid % (BN/8)) owns rows
+//     {4ty..4ty+3} and {BM/2+4ty..BM/2+4ty+3}, columns {4tx..4tx+3} and {BN/2+4tx..BN/2+4tx+3}.
+//     The split halves let each thread read its A and B fragments as two float4 each; across a
+//     warp the B reads cover consecutive floats (no bank conflicts) and the A reads are broadcasts.
 //  4. A is stored transposed in shared memory (As[k][m]) so the fragment along m is contiguous
-//     and loads as float4; B keeps its layout (Bs[k][n]).
-//  5. Global loads are float4: a 128 x 8 slice of A is 256 float4 (one per thread: row tid/2,
-//     k offset 4*(tid%2)); an 8 x 128 slice of B is 256 float4 (row tid/32, column 4*(tid%32)).
-//  6. Double buffering. Two shared buffers: while the block computes on slice t from buffer t%2,
-//     each thread already has slice t+1 in flight from global memory into registers, and writes
-//     it into the other buffer after its FMAs. One __syncthreads per slice suffices: the buffer
-//     written in step t was last read in step t-1, which ended with a barrier.
-//  7. Edges. The fast path needs M, N multiples of 128, K a multiple of 8 and 16-byte aligned
-//     pointers (true at 4096^3). Any other shape runs the same kernel with kChecked = true: loads
-//     outside the matrices read 0 (contributing nothing) and stores outside C are skipped.
+//     and loads as float4; B keeps its layout (Bs[k][n]). The transposing store writes, per warp,
+//     16 rows m at two k that are 4 apart (BK = 8); each row of As is padded by 4 floats so those
+//     two k land 16 banks apart instead of on the same bank (a 2-way conflict without the pad;
+//     with BK = 16 four k meet and the pad leaves 2-way instead of 4-way). The pad keeps the
+//     rows 16-byte aligned for the float4 fragment reads.
+//  5. Global loads are float4: the BM x BK slice of A is BM*BK/4 float4, the BK x BN slice of B
+//     BK*BN/4; thread tid moves float4 number tid + i * threads (i = 0, 1, ...) of each, which
+//     for consecutive threads walks along a row (coalesced).
+//  6. Double buffering (kDoubleBuffer, step 5; step 4 is the same kernel without it). Two shared
+//     buffers: while the block computes on slice t from buffer t%2, each thread already has slice
+//     t+1 in flight from global memory into registers, and writes it into the other buffer after
+//     its FMAs. One __syncthreads per slice suffices: the buffer written in step t was last read
+//     in step t-1, which ended with a barrier. With one buffer each slice is loaded, stored,
+//     synchronised, multiplied and synchronised again, so the load latency is exposed.
+//  7. Occupancy. 64 accumulators, 16 fragment values and the loads in flight want ~120-160
+//     registers a thread; kMinBlocks (__launch_bounds__) caps them so that many blocks fit on
+//     an SM, at the price of spills where the cap is below what ptxas wanted. The sweep in
+//     kSgemmTiles has both for the tiles where it matters (ptxas -v, sm_90: 128x128x8 needs 127,
+//     no cap needed for 2 blocks; 128x128x16, 128x64x8 and 64x64x8 want ~150-157 and spill a
+//     little when capped at 128).
+//  8. Edges. The fast path needs M % BM, N % BN, K % BK == 0 and 16-byte aligned pointers (true
+//     at 4096^3). Any other shape runs the same kernel with kChecked = true: loads outside the
+//     matrices read 0 (contributing nothing) and stores outside C are skipped.
 #include <cstdint>
+#include <iterator>
+#include <utility>
 
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/gemm.h>
@@ -31,48 +49,81 @@ namespace ember::kernels::cuda {
 
 namespace {
 
-constexpr int kTileM = 128, kTileN = 128, kTileK = 8, kThreads = 256;
+// The compile-time layout of a BM x BN x BK block tile (see the design above).
+template <int BM, int BN, int BK>
+struct Tile {
+  static constexpr int kThreads = (BM / 8) * (BN / 8);
+  static constexpr int kThreadCols = BN / 8;  // threads along n: tid = ty * kThreadCols + tx
+  static constexpr int kAStride = BM + 4;     // a padded row of the transposed A slice (4.)
+  static constexpr int kALoads = BM * BK / 4 / kThreads;  // float4 of A per thread per slice
+  static constexpr int kBLoads = BK * BN / 4 / kThreads;  // and of B
+  static_assert(BM % 32 == 0 && BN % 32 == 0, "BM and BN must be multiples of 32 (the warp's map)");
+  static_assert(BK % 4 == 0, "BK must be a multiple of 4 (float4 loads along k)");
+  static_assert(kThreads >= 32 && kThreads <= 1024, "the block must have 32..1024 threads");
+  static_assert(kALoads >= 1 && kALoads * kThreads * 4 == BM * BK, "the A slice must split evenly");
+  static_assert(kBLoads >= 1 && kBLoads * kThreads * 4 == BK * BN, "the B slice must split evenly");
+};
 
-// Per step (see the design above): stage A/B slices, 8 x 8 outer products per thread, accumulate.
-//   C[m][n] = sum_k A[m][k] * B[k][n]
+// The four floats at (row, col..col+3) of a row-major rows x cols matrix. kChecked: any of them
+// outside the matrix reads 0; otherwise they must be inside and 16-byte aligned.
 template <bool kChecked>
-__global__ void __launch_bounds__(kThreads)
+__device__ __forceinline__ float4 load4(const float* __restrict__ p, int row, int col, int rows, int cols) {
+  if constexpr (!kChecked) {
+    return *reinterpret_cast<const float4*>(p + static_cast<size_t>(row) * cols + col);
+  } else {
+    float v[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      v[i] = row < rows && col + i < cols ? p[static_cast<size_t>(row) * cols + col + i] : 0.0f;
+    return make_float4(v[0], v[1], v[2], v[3]);
+  }
+}
+
+// Per slice (see the design above): stage A/B slices, 8 x 8 outer products per thread, accumulate.
+//   C[m][n] = sum_k A[m][k] * B[k][n]
+template <int BM, int BN, int BK, int kMinBlocks, bool kDoubleBuffer, bool kChecked>
+__global__ void __launch_bounds__(Tile<BM, BN, BK>::kThreads, kMinBlocks)
     sgemm_tiled_kernel(int M, int N, int K, const float* __restrict__ A, const float* __restrict__ B,
                        float* __restrict__ C) {
-  __shared__ __align__(16) float As[2][kTileK][kTileM];
-  __shared__ __align__(16) float Bs[2][kTileK][kTileN];
+  using T = Tile<BM, BN, BK>;
+  constexpr int kBuffers = kDoubleBuffer ? 2 : 1;
+  __shared__ __align__(16) float As[kBuffers][BK][T::kAStride];
+  __shared__ __align__(16) float Bs[kBuffers][BK][BN];
 
   const int tid = threadIdx.x;
-  const int block_m = blockIdx.y * kTileM, block_n = blockIdx.x * kTileN;
-  const int a_row = tid >> 1, a_k = (tid & 1) << 2;   // this thread's float4 of the A slice
-  const int b_k = tid >> 5, b_col = (tid & 31) << 2;  // and of the B slice
-  const int ty = tid >> 4, tx = tid & 15;
+  const int block_m = blockIdx.y * BM, block_n = blockIdx.x * BN;
+  const int ty = tid / T::kThreadCols, tx = tid % T::kThreadCols;
 
-  float4 a_next, b_next;
+  // Load i of this thread moves float4 number f = tid + i * kThreads of each slice:
+  //   of A (BM x BK): row f / (BK/4), k 4 * (f % (BK/4));  of B (BK x BN): row f / (BN/4), column 4 * (f % (BN/4)).
+  float4 a_next[T::kALoads], b_next[T::kBLoads];
   auto load_slice = [&](int k0) {
-    const int row = block_m + a_row, col = block_n + b_col;
-    if constexpr (!kChecked) {
-      a_next = *reinterpret_cast<const float4*>(A + static_cast<size_t>(row) * K + k0 + a_k);
-      b_next = *reinterpret_cast<const float4*>(B + static_cast<size_t>(k0 + b_k) * N + col);
-    } else {
-      float a[4], b[4];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int ka = k0 + a_k + i;
-        a[i] = row < M && ka < K ? A[static_cast<size_t>(row) * K + ka] : 0.0f;
-        const int kb = k0 + b_k;
-        b[i] = kb < K && col + i < N ? B[static_cast<size_t>(kb) * N + col + i] : 0.0f;
-      }
-      a_next = make_float4(a[0], a[1], a[2], a[3]);
-      b_next = make_float4(b[0], b[1], b[2], b[3]);
+    for (int i = 0; i < T::kALoads; ++i) {
+      const int f = tid + i * T::kThreads;
+      a_next[i] = load4<kChecked>(A, block_m + f / (BK / 4), k0 + 4 * (f % (BK / 4)), M, K);
+    }
+#pragma unroll
+    for (int i = 0; i < T::kBLoads; ++i) {
+      const int f = tid + i * T::kThreads;
+      b_next[i] = load4<kChecked>(B, k0 + f / (BN / 4), block_n + 4 * (f % (BN / 4)), K, N);
     }
   };
   auto store_slice = [&](int buf) {
-    As[buf][a_k + 0][a_row] = a_next.x;
-    As[buf][a_k + 1][a_row] = a_next.y;
-    As[buf][a_k + 2][a_row] = a_next.z;
-    As[buf][a_k + 3][a_row] = a_next.w;
-    *reinterpret_cast<float4*>(&Bs[buf][b_k][b_col]) = b_next;
+#pragma unroll
+    for (int i = 0; i < T::kALoads; ++i) {
+      const int f = tid + i * T::kThreads;
+      const int row = f / (BK / 4), k = 4 * (f % (BK / 4));
+      As[buf][k + 0][row] = a_next[i].x;
+      As[buf][k + 1][row] = a_next[i].y;
+      As[buf][k + 2][row] = a_next[i].z;
+      As[buf][k + 3][row] = a_next[i].w;
+    }
+#pragma unroll
+    for (int i = 0; i < T::kBLoads; ++i) {
+      const int f = tid + i * T::kThreads;
+      *reinterpret_cast<float4*>(&Bs[buf][f / (BN / 4)][4 * (f % (BN / 4))]) = b_next[i];
+    }
   };
 
   float acc[8][8];
@@ -81,20 +132,13 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
 
-  const int slices = (K + kTileK - 1) / kTileK;
-  load_slice(0);
-  store_slice(0);
-  __syncthreads();
-
-  for (int t = 0; t < slices; ++t) {
-    const int cur = t & 1;
-    if (t + 1 < slices) load_slice((t + 1) * kTileK);  // in flight during the FMAs below
+  auto multiply_slice = [&](int buf) {
 #pragma unroll
-    for (int k = 0; k < kTileK; ++k) {
-      const float4 a_lo = *reinterpret_cast<const float4*>(&As[cur][k][ty * 4]);
-      const float4 a_hi = *reinterpret_cast<const float4*>(&As[cur][k][64 + ty * 4]);
-      const float4 b_lo = *reinterpret_cast<const float4*>(&Bs[cur][k][tx * 4]);
-      const float4 b_hi = *reinterpret_cast<const float4*>(&Bs[cur][k][64 + tx * 4]);
+    for (int k = 0; k < BK; ++k) {
+      const float4 a_lo = *reinterpret_cast<const float4*>(&As[buf][k][ty * 4]);
+      const float4 a_hi = *reinterpret_cast<const float4*>(&As[buf][k][BM / 2 + ty * 4]);
+      const float4 b_lo = *reinterpret_cast<const float4*>(&Bs[buf][k][tx * 4]);
+      const float4 b_hi = *reinterpret_cast<const float4*>(&Bs[buf][k][BN / 2 + tx * 4]);
       const float a[8] = {a_lo.x, a_lo.y, a_lo.z, a_lo.w, a_hi.x, a_hi.y, a_hi.z, a_hi.w};
       const float b[8] = {b_lo.x, b_lo.y, b_lo.z, b_lo.w, b_hi.x, b_hi.y, b_hi.z, b_hi.w};
 #pragma unroll
@@ -102,16 +146,36 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
         for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     }
-    if (t + 1 < slices) store_slice(cur ^ 1);
+  };
+
+  const int slices = (K + BK - 1) / BK;
+  if constexpr (kDoubleBuffer) {
+    load_slice(0);
+    store_slice(0);
     __syncthreads();
+    for (int t = 0; t < slices; ++t) {
+      const int cur = t & 1;
+      if (t + 1 < slices) load_slice((t + 1) * BK);  // in flight during the FMAs below
+      multiply_slice(cur);
+      if (t + 1 < slices) store_slice(cur ^ 1);
+      __syncthreads();
+    }
+  } else {
+    for (int t = 0; t < slices; ++t) {
+      load_slice(t * BK);
+      store_slice(0);
+      __syncthreads();
+      multiply_slice(0);
+      __syncthreads();  // before the next slice overwrites the buffer
+    }
   }
 
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const int row = block_m + (i < 4 ? ty * 4 + i : 64 + ty * 4 + (i - 4));
+    const int row = block_m + (i < 4 ? ty * 4 + i : BM / 2 + ty * 4 + (i - 4));
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
-      const int col = block_n + half * 64 + tx * 4;
+      const int col = block_n + half * (BN / 2) + tx * 4;
       const float* v = &acc[i][half * 4];
       if constexpr (!kChecked) {
         *reinterpret_cast<float4*>(C + static_cast<size_t>(row) * N + col) = make_float4(v[0], v[1], v[2], v[3]);
@@ -128,25 +192,63 @@ __global__ void __launch_bounds__(kThreads)
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-}  // namespace
-
-void sgemm_tiled(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+// Checks the sizes, then launches the fast or the checked kernel for the tile BM x BN x BK, its
+// registers capped so that kMinBlocks blocks fit on an SM.
+template <int BM, int BN, int BK, int kMinBlocks, bool kDoubleBuffer>
+void launch_tiled(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
   EMBER_CHECK(M >= 0 && N >= 0 && K >= 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX,
               "sgemm_tiled: sizes out of range: M ", M, ", N ", N, ", K ", K);
-  EMBER_CHECK(M <= int64_t(65535) * kTileM, "sgemm_tiled: M = ", M, " exceeds the grid's row limit");
+  EMBER_CHECK(M <= int64_t(65535) * BM, "sgemm_tiled: M = ", M, " exceeds the grid's row limit");
   if (M == 0 || N == 0) return;
   cudaStream_t stream = ember::cuda::detail::current_raw_stream();
   if (K == 0) {
     EMBER_CUDA_CHECK(cudaMemsetAsync(C, 0, static_cast<size_t>(M) * N * sizeof(float), stream));
     return;
   }
-  dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>((M + kTileM - 1) / kTileM));
-  const bool fast = M % kTileM == 0 && N % kTileN == 0 && K % kTileK == 0 && aligned16(A) && aligned16(B) &&
-                    aligned16(C);
+  constexpr int kThreads = Tile<BM, BN, BK>::kThreads;
+  dim3 grid(static_cast<unsigned>((N + BN - 1) / BN), static_cast<unsigned>((M + BM - 1) / BM));
+  const bool fast = M % BM == 0 && N % BN == 0 && K % BK == 0 && aligned16(A) && aligned16(B) && aligned16(C);
   const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
-  if (fast) sgemm_tiled_kernel<false><<<grid, kThreads, 0, stream>>>(m, n, k, A, B, C);
-  else sgemm_tiled_kernel<true><<<grid, kThreads, 0, stream>>>(m, n, k, A, B, C);
+  if (fast)
+    sgemm_tiled_kernel<BM, BN, BK, kMinBlocks, kDoubleBuffer, false><<<grid, kThreads, 0, stream>>>(m, n, k, A, B, C);
+  else
+    sgemm_tiled_kernel<BM, BN, BK, kMinBlocks, kDoubleBuffer, true><<<grid, kThreads, 0, stream>>>(m, n, k, A, B, C);
   EMBER_CUDA_CHECK_LAUNCH();
 }
+
+using Launcher = void (*)(int64_t, int64_t, int64_t, const float*, const float*, float*);
+
+// The double-buffered launcher of kSgemmTiles[I] for the I whose tile equals `tile`; null if none.
+template <size_t... I>
+Launcher tiled_launcher(const SgemmTile& tile, std::index_sequence<I...>) {
+  Launcher found = nullptr;
+  ((found = found == nullptr && tile == kSgemmTiles[I]
+                ? &launch_tiled<kSgemmTiles[I].bm, kSgemmTiles[I].bn, kSgemmTiles[I].bk, kSgemmTiles[I].min_blocks,
+                                true>
+                : found),
+   ...);
+  return found;
+}
+
+constexpr SgemmTile kDefaultTile = kSgemmTiles[0];
+
+}  // namespace
+
+void sgemm_tiled(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  launch_tiled<kDefaultTile.bm, kDefaultTile.bn, kDefaultTile.bk, kDefaultTile.min_blocks, true>(M, N, K, A, B, C);
+}
+
+void sgemm_tiled(const SgemmTile& tile, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  Launcher launch = tiled_launcher(tile, std::make_index_sequence<std::size(kSgemmTiles)>());
+  EMBER_CHECK(launch != nullptr, "sgemm_tiled: no kernel compiled for the tile ", sgemm_tile_name(tile),
+              " (kSgemmTiles in kernels/gemm.h lists them)");
+  launch(M, N, K, A, B, C);
+}
+
+namespace sgemm_steps {
+void single_buffer(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+  launch_tiled<kDefaultTile.bm, kDefaultTile.bn, kDefaultTile.bk, kDefaultTile.min_blocks, false>(M, N, K, A, B, C);
+}
+}  // namespace sgemm_steps
 
 }  // namespace ember::kernels::cuda

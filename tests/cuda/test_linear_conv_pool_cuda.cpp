@@ -1,5 +1,5 @@
 // matmul, linear, conv2d, max_pool2d and the fused ops on CUDA against the CPU reference, forward
-// and backward, in float32 and float64; and the hand-written SGEMM against cuBLAS.
+// and backward, in float32 and float64 (the hand-written SGEMM: test_sgemm_cuda.cpp).
 // Tolerances (relative, with a small absolute floor for values near 0):
 //   float64: rtol 1e-10;  float32 GEMM / pool / fused: rtol 1e-4;  float32 conv: rtol 1e-3 (cuDNN
 //   sums in its own order, over up to C*R*S*N*P*Q terms in backward-filter).
@@ -116,23 +116,4 @@ TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
   Tensor xp = leaf(distinct_tensor({10, 10, 24, 24}, 5));
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}); }, {xp}, 1e-4, 1e-6);
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}); }, {xp}, 1e-4, 1e-6);
-}
-
-TEST_CASE("hand-written SGEMM matches cuBLAS at odd and aligned sizes", "[linear][cuda][sgemm]") {
-  struct Size {
-    int64_t M, N, K;
-  };
-  for (Size s : {Size{129, 67, 33}, Size{1, 1, 1}, Size{128, 128, 8}, Size{512, 512, 512}, Size{300, 257, 1000},
-                 Size{256, 384, 100}}) {
-    INFO("M " << s.M << " N " << s.N << " K " << s.K);
-    Tensor a = random_tensor({s.M, s.K}, 1, -1, 1, kFloat32).to(cuda_device(0));
-    Tensor b = random_tensor({s.K, s.N}, 2, -1, 1, kFloat32).to(cuda_device(0));
-    Tensor c = empty({s.M, s.N}, TensorOptions(kFloat32).with_device(cuda_device(0)));
-    kernels::sgemm_tiled(a, b, c);
-    Tensor expected = matmul(a, b);  // cuBLAS
-    std::string why;
-    bool close = testing::all_close(c.to(kCPU), expected.to(kCPU), 1e-4, 1e-4, &why);
-    INFO(why);
-    CHECK(close);
-  }
 }
