@@ -20,10 +20,13 @@ struct Precision {
 };
 const Precision kPrecisions[] = {{kFloat32, 1e-4, 1e-6}, {kFloat64, 1e-10, 1e-12}};
 
-void check_cuda(const ember::testing::TensorFn& fn, const TensorList& inputs, const char* what) {
+// float32_atol overrides the float32 absolute tolerance where the compared values cancel.
+void check_cuda(const ember::testing::TensorFn& fn, const TensorList& inputs, const char* what,
+                double float32_atol = kPrecisions[0].atol) {
   for (const Precision& p : kPrecisions) {
     INFO(what << " in " << dtype_name(p.dtype));
-    CHECK(compare_cuda_with_cpu(fn, inputs, p.rtol, p.atol, p.dtype) == "");
+    const double atol = p.dtype == kFloat32 ? float32_atol : p.atol;
+    CHECK(compare_cuda_with_cpu(fn, inputs, p.rtol, atol, p.dtype) == "");
   }
 }
 
@@ -52,7 +55,9 @@ TEST_CASE("cuda: long rows take the block-per-row kernels", "[cuda][reduce]") {
   check_cuda([](const TensorList& t) { return mean(t[0]); }, {row}, "mean of 300000");
   check_cuda([](const TensorList& t) { return max(t[0], 1).first; }, {row}, "max of 100000");
   check_cuda([](const TensorList& t) { return softmax(t[0], 1); }, {row}, "softmax of 100000");
-  check_cuda([](const TensorList& t) { return log_softmax(t[0], -1); }, {row}, "log_softmax of 100000");
+  // Its gradient g - exp(y) * sum(g) cancels two terms near 1 down to ~1e-3, so one float32 ulp of
+  // y (~1e-6 at y ~ -11.5) moves it by ~1e-6 on either device: both sit ~2e-6 from the float64 value.
+  check_cuda([](const TensorList& t) { return log_softmax(t[0], -1); }, {row}, "log_softmax of 100000", 1e-5);
   Tensor column = input({100000, 3}, 3);
   check_cuda([](const TensorList& t) { return sum(t[0], {0}); }, {column}, "column sum of 100000");
 }
