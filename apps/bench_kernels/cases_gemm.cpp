@@ -40,7 +40,9 @@ BenchCase gemm_case(const std::string& name, int64_t n) {
 template <typename Sgemm>
 BenchCase hand_written_case(const std::string& name, int64_t n, Sgemm sgemm) {
   BenchCase c = gemm_case(name, n);
-  c.run = [n, sgemm](const TensorList& t) { sgemm(n, n, n, t[0].data<float>(), t[1].data<float>(), t[2].data<float>()); };
+  c.run = [n, sgemm](const TensorList& t) {
+    sgemm(n, n, n, t[0].data<float>(), t[1].data<float>(), t[2].data<float>());
+  };
   c.cuda_only = true;
   return c;
 }
