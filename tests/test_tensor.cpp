@@ -163,6 +163,9 @@ TEST_CASE("tensor: contiguous returns self or a packed copy", "[core]") {
   // Size-1 dims do not break contiguity, whatever their stride.
   Tensor odd = detail::make_view(t, {3, 1, 4}, {4, 99, 1}, 0);
   CHECK(odd.is_contiguous());
+  // Empty tensors are contiguous whatever their strides (a K = 0 GEMM operand, say).
+  CHECK(empty({5, 0}).is_contiguous());
+  CHECK(empty({0, 3}).t().is_contiguous());
 }
 
 TEST_CASE("tensor: to(dtype) and clone copy the data", "[core]") {
