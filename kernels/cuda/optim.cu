@@ -98,7 +98,7 @@ void launch_packs(const std::vector<OptimSlot>& slots, Update update) {
   if (slots.empty()) return;
   cudaStream_t stream = stream_of(slots.front().param);
   for (size_t first = 0; first < slots.size(); first += kMaxTensors) {
-    MultiTensorArgs<T> args;
+    MultiTensorArgs<T> args{};  // unused slots zeroed: the argument block holds no stale pointers
     args.chunk_begin[0] = 0;
     for (size_t s = first; s < slots.size() && args.count < kMaxTensors; ++s) {
       const OptimSlot& slot = slots[s];
