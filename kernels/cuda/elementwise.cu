@@ -1,7 +1,9 @@
 // CUDA kernels of kernels/elementwise.h. The math is in elementwise_math.h (shared with the CPU
-// reference). Contiguous operands take a vectorised grid-stride loop (four elements per thread
-// per iteration through 16-byte loads when aligned); strided/broadcast operands go through
-// StridedIndexer.
+// reference). Contiguous operands take a vectorised grid-stride loop (16 bytes of input per thread
+// per iteration, as one vector load when every pointer is aligned); strided/broadcast operands go
+// through StridedIndexer.
+#include <cstdint>
+
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/elementwise.h>
 #include <ember/kernels/elementwise_math.h>
@@ -11,28 +13,45 @@ namespace ember::kernels::cuda {
 
 namespace {
 
-// y[i] = f(x0[i], x1[i]...) for contiguous operands; VEC elements per step.
-template <int VEC, typename TOut, typename TIn, int Inputs, typename F>
+// VEC consecutive elements as one aligned unit: a single 16-byte load or store for float x 4.
+template <typename T, int VEC>
+struct alignas(sizeof(T) * VEC) Pack {
+  T v[VEC];
+};
+
+// y[i] = f(x0[i], x1[i]...) for contiguous operands; VEC elements per thread per step. kAligned:
+// every pointer is aligned to its Pack, so each VEC-run moves as one vector load/store (what keeps
+// a bandwidth-bound kernel near the copy ceiling); otherwise VEC scalar accesses.
+template <int VEC, bool kAligned, typename TOut, typename TIn, int Inputs, typename F>
 __global__ void map_contiguous(int64_t n, TOut* __restrict__ out, const TIn* __restrict__ in0,
                                const TIn* __restrict__ in1, F f) {
   int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x * VEC;
   for (int64_t base = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC; base < n; base += stride) {
     if (VEC > 1 && base + VEC <= n) {
-      TIn a[VEC], b[VEC];
-      TOut r[VEC];
+      Pack<TIn, VEC> a, b;
+      Pack<TOut, VEC> r;
+      if constexpr (kAligned) {
+        a = *reinterpret_cast<const Pack<TIn, VEC>*>(in0 + base);
+        if constexpr (Inputs == 2) b = *reinterpret_cast<const Pack<TIn, VEC>*>(in1 + base);
+      } else {
 #pragma unroll
-      for (int v = 0; v < VEC; ++v) a[v] = in0[base + v];
-      if constexpr (Inputs == 2) {
+        for (int v = 0; v < VEC; ++v) a.v[v] = in0[base + v];
+        if constexpr (Inputs == 2) {
 #pragma unroll
-        for (int v = 0; v < VEC; ++v) b[v] = in1[base + v];
+          for (int v = 0; v < VEC; ++v) b.v[v] = in1[base + v];
+        }
       }
 #pragma unroll
       for (int v = 0; v < VEC; ++v) {
-        if constexpr (Inputs == 1) r[v] = f(a[v]);
-        else r[v] = f(a[v], b[v]);
+        if constexpr (Inputs == 1) r.v[v] = f(a.v[v]);
+        else r.v[v] = f(a.v[v], b.v[v]);
       }
+      if constexpr (kAligned) {
+        *reinterpret_cast<Pack<TOut, VEC>*>(out + base) = r;
+      } else {
 #pragma unroll
-      for (int v = 0; v < VEC; ++v) out[base + v] = r[v];
+        for (int v = 0; v < VEC; ++v) out[base + v] = r.v[v];
+      }
     } else {
       for (int64_t i = base; i < n && i < base + VEC; ++i) {
         if constexpr (Inputs == 1) out[i] = f(in0[i]);
@@ -65,7 +84,12 @@ void launch_map(const Tensor& out, const Tensor& in0, const Tensor& in1, F f) {
   bool contiguous = out.is_contiguous() && in0.is_contiguous() && (Inputs == 1 || in1.is_contiguous());
   if (contiguous) {
     constexpr int kVec = 16 / sizeof(TIn) > 0 ? 16 / sizeof(TIn) : 1;
-    map_contiguous<kVec, TOut, TIn, Inputs><<<grid_size((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(n, po, p0, p1, f);
+    auto aligned = [](const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; };
+    const bool vector_aligned = aligned(po, sizeof(TOut) * kVec) && aligned(p0, sizeof(TIn) * kVec) &&
+                                (Inputs == 1 || aligned(p1, sizeof(TIn) * kVec));
+    const int grid = grid_size((n + kVec - 1) / kVec);
+    if (vector_aligned) map_contiguous<kVec, true, TOut, TIn, Inputs><<<grid, kBlockSize, 0, stream>>>(n, po, p0, p1, f);
+    else map_contiguous<kVec, false, TOut, TIn, Inputs><<<grid, kBlockSize, 0, stream>>>(n, po, p0, p1, f);
   } else {
     TensorList operands{out, in0};
     if (Inputs == 2) operands.push_back(in1);

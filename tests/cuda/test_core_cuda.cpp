@@ -255,3 +255,22 @@ TEST_CASE("cuda: ops refuse operands on different devices", "[cuda][core]") {
     CHECK(what.find("cuda:0") != std::string::npos);
   }
 }
+
+TEST_CASE("cuda: contiguous operands at every alignment take the vector or the scalar path alike",
+          "[cuda][core]") {
+  // Narrowing a 1-D tensor by 0..3 elements keeps it contiguous but moves its start off the
+  // 16-byte boundary that the vector loads need; the tail (n not a multiple of the vector width)
+  // takes the scalar loop in both paths.
+  for (DType dtype : {kFloat32, kFloat64}) {
+    for (int64_t shift = 0; shift < 4; ++shift) {
+      INFO(dtype_name(dtype) << " shift " << shift);
+      auto shifted_mul = [shift](const TensorList& in) {
+        return mul(in[0].narrow(0, shift, 1000), in[1].narrow(0, 3 - shift, 1000));
+      };
+      require_match(shifted_mul, {nonzero_input({1003}, 11, 0.5, 2, false), nonzero_input({1003}, 12, 0.5, 2, false)},
+                    dtype);
+      auto shifted_exp = [shift](const TensorList& in) { return exp(in[0].narrow(0, shift, 1001)); };
+      require_match(shifted_exp, {nonzero_input({1004}, 13, 0.1, 1, false)}, dtype);
+    }
+  }
+}
