@@ -106,6 +106,11 @@ TEST_CASE("cuda max_pool2d matches the CPU, overlapping (atomic) and disjoint wi
   check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {3, 3}, {1, 2}, {1, 1}); }, {x}, 1e-4, 1e-6);
   check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {2, 3}, {3, 2}, {1, 0}); }, {x}, 1e-4, 1e-6);
   check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0].transpose(2, 3), {2, 2}); }, {x}, 1e-4, 1e-6);
+  // Disjoint windows (the gathering backward) with gaps, padding, and rows/columns in no window.
+  check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {2, 2}, {3, 3}, {1, 1}); }, {x}, 1e-4, 1e-6);
+  Tensor odd = leaf(distinct_tensor({2, 3, 25, 23}, 2));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {2, 2}); }, {odd}, 1e-4, 1e-6);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {3, 2}, {4, 2}, {1, 0}); }, {odd}, 1e-4, 1e-6);
 }
 
 TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
