@@ -37,7 +37,8 @@ __device__ T block_sum(T v) {
 }
 
 // Channel c = blockIdx.y; the blocks along x split that channel's outer * inner elements.
-//   gx[j] = g[j] * (y[j] > 0),   grad_bias[c] += sum of this block's gx (grad_bias zeroed before).
+//   gx[j] = g[j] * (y[j] > 0),   grad_bias[c] += sum of this block's gx (grad_bias zeroed before),
+// or grad_bias[c] = that sum when one block covers the channel (gridDim.x == 1: no zeroing needed).
 template <typename T>
 __global__ void bias_relu_backward_kernel(int64_t outer, int64_t channels, int64_t inner, const T* __restrict__ g,
                                           const T* __restrict__ y, T* __restrict__ grad_x, T* __restrict__ grad_bias) {
@@ -52,7 +53,9 @@ __global__ void bias_relu_backward_kernel(int64_t outer, int64_t channels, int64
   }
   if (!grad_bias) return;
   const T total = block_sum(partial);
-  if (threadIdx.x == 0) atomicAdd(grad_bias + c, total);
+  if (threadIdx.x != 0) return;
+  if (gridDim.x == 1) grad_bias[c] = total;
+  else atomicAdd(grad_bias + c, total);
 }
 
 }  // namespace
@@ -72,15 +75,20 @@ void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out) {
 void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor& grad_x, const Tensor& grad_bias) {
   const ChannelView v = channel_view(out);
   cudaStream_t stream = stream_of(out);
-  if (grad_bias.defined()) EMBER_CUDA_CHECK(cudaMemsetAsync(grad_bias.data_ptr(), 0, grad_bias.nbytes(), stream));
   const int64_t per_channel = v.outer * v.inner;
-  if (per_channel == 0 || v.channels == 0) return;
+  if (per_channel == 0 || v.channels == 0) {
+    if (grad_bias.defined()) EMBER_CUDA_CHECK(cudaMemsetAsync(grad_bias.data_ptr(), 0, grad_bias.nbytes(), stream));
+    return;
+  }
   EMBER_CHECK(v.channels <= 65535, "bias_relu backward: at most 65535 channels on CUDA (one grid row each), got ",
               v.channels);
   // Enough blocks per channel to fill the device; each block then loops over its share.
   const int64_t blocks_per_channel =
       std::max<int64_t>(1, std::min<int64_t>((per_channel + kBlockSize - 1) / kBlockSize, grid_size(per_channel * v.channels) / v.channels + 1));
   dim3 grid(static_cast<unsigned>(blocks_per_channel), static_cast<unsigned>(v.channels));
+  // Several blocks per channel add their partial sums atomically into a zeroed grad_bias.
+  if (grad_bias.defined() && blocks_per_channel > 1)
+    EMBER_CUDA_CHECK(cudaMemsetAsync(grad_bias.data_ptr(), 0, grad_bias.nbytes(), stream));
   dispatch_floating(out.dtype(), "bias_relu_backward", [&](auto tag) {
     using T = decltype(tag);
     bias_relu_backward_kernel<T><<<grid, kBlockSize, 0, stream>>>(
