@@ -23,9 +23,11 @@ inline ChannelView channel_view(const Tensor& x) {
      grad_bias may be undefined when not needed). */                                                \
   void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor& grad_x,          \
                           const Tensor& grad_bias);                                                 \
-  /* out = max(max_pool2d(x), 0), indices as in max_pool2d_forward but -1 where the max was <= 0,   \
-     so that max_pool2d_backward routes the gradient through the pool and the relu at once. */      \
-  void max_pool2d_relu_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& params);
+  /* out = max(max_pool2d(x) + bias[c], 0) (bias may be undefined: 0), indices as in               \
+     max_pool2d_forward but -1 where the result was cut to 0, so that max_pool2d_backward routes    \
+     the gradient through the pool and the relu at once. */                                         \
+  void max_pool2d_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out, const Tensor& indices, \
+                               const PoolParams& params);
 namespace cpu { EMBER_FUSED_KERNELS }
 namespace cuda { EMBER_FUSED_KERNELS }
 #undef EMBER_FUSED_KERNELS

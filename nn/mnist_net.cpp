@@ -15,9 +15,10 @@ MnistNet::MnistNet(Generator* generator) : Module("Net") {
 Tensor MnistNet::forward_logits(const Tensor& x) {
   EMBER_CHECK(x.dim() == 4 && x.size(1) == 1 && x.size(2) == 28 && x.size(3) == 28,
               "Net: expected input (N, 1, 28, 28), got ", x.str());
-  // relu(max_pool2d(.)) as one fused op for both conv blocks.
-  Tensor h = max_pool2d_relu(conv1->forward(x), {2, 2});
-  h = max_pool2d_relu(conv2->forward(h), {2, 2});
+  // Each conv block: the convolution without its bias, then relu(max_pool2d(.) + bias) in one
+  // fused op (the bias is constant over a pooling window, so adding it after the max is exact).
+  Tensor h = max_pool2d_relu(conv2d(x, conv1->weight, Tensor(), conv1->options().params), {2, 2}, conv1->bias);
+  h = max_pool2d_relu(conv2d(h, conv2->weight, Tensor(), conv2->options().params), {2, 2}, conv2->bias);
   h = h.flatten(1);
   // fc1 without its bias, then bias + relu fused.
   h = bias_relu(linear(h, fc1->weight), fc1->bias);

@@ -2,6 +2,9 @@
 //   bias_relu(x, b) = relu(x + b[c])    backward: gx = g * (y > 0), gb[c] = sum of gx over all but dim 1
 //   max_pool2d_relu(x, k) = relu(max_pool2d(x, k))   backward: the pool scatter, skipping outputs
 //   that relu clamped (their saved index is -1), so no relu mask is kept separately.
+//   max_pool2d_relu(x, k, b) = relu(max_pool2d(x, k) + b[c]) = relu(max_pool2d(x + b[c], k)), as
+//   the bias is constant over a window: a convolution's bias folded into the pool (no pass over
+//   the convolution's output to add it);  gb[c] = sum of g where the output is > 0.
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/fused.h>
 #include <ember/ops/max_pool_backward.h>
@@ -44,10 +47,15 @@ Tensor bias_relu(const Tensor& x, const Tensor& bias) {
   return autograd::record(std::make_shared<BiasReluBackward>(out), {x, bias}, out);
 }
 
-Tensor max_pool2d_relu(const Tensor& x, std::array<int64_t, 2> kernel) {
+Tensor max_pool2d_relu(const Tensor& x, std::array<int64_t, 2> kernel, const Tensor& bias) {
   EMBER_CHECK(x.defined(), "max_pool2d_relu: input is undefined");
   ops::check_floating("max_pool2d_relu", x);
   ops::check_dim("max_pool2d_relu", x, 4, "(N, C, H, W) as input");
+  if (bias.defined()) {
+    ops::check_same_device_dtype("max_pool2d_relu", {{"input", &x}, {"bias", &bias}});
+    EMBER_CHECK(bias.dim() == 1 && bias.size(0) == x.size(1), "max_pool2d_relu: expected bias of shape [", x.size(1),
+                "] for input ", x.str(), ", got ", bias.str());
+  }
   EMBER_CHECK(kernel[0] >= 1 && kernel[1] >= 1 && x.size(2) >= kernel[0] && x.size(3) >= kernel[1],
               "max_pool2d_relu: kernel (", kernel[0], ", ", kernel[1], ") must be >= 1 and fit in the input ", x.str());
   kernels::PoolParams params;
@@ -56,10 +64,18 @@ Tensor max_pool2d_relu(const Tensor& x, std::array<int64_t, 2> kernel) {
   Shape out_shape{x.size(0), x.size(1), x.size(2) / kernel[0], x.size(3) / kernel[1]};
   Tensor out = ops::empty_as(x, out_shape);
   Tensor indices = empty(out_shape, TensorOptions(kInt64).with_device(x.device()));
-  if (out.numel() > 0) EMBER_KERNEL(x.device(), max_pool2d_relu_forward, x.contiguous(), out, indices, params);
-  if (!autograd::any_requires_grad({x})) return out;
+  if (out.numel() > 0)
+    EMBER_KERNEL(x.device(), max_pool2d_relu_forward, x.contiguous(), bias.defined() ? bias.contiguous() : Tensor(),
+                 out, indices, params);
+  if (!bias.defined()) {
+    if (!autograd::any_requires_grad({x})) return out;
+    return autograd::record(
+        std::make_shared<ops::MaxPool2dBackward>("MaxPool2dReluBackward", indices, x.sizes(), params), {x}, out);
+  }
+  if (!autograd::any_requires_grad({x, bias})) return out;
   return autograd::record(
-      std::make_shared<ops::MaxPool2dBackward>("MaxPool2dReluBackward", indices, x.sizes(), params), {x}, out);
+      std::make_shared<ops::MaxPool2dBackward>("MaxPool2dBiasReluBackward", indices, x.sizes(), params, out),
+      {x, bias}, out);
 }
 
 }  // namespace ember

@@ -10,12 +10,19 @@
 namespace ember::ops {
 
 // grad_x = scatter of grad_out to the saved argmax indices (kernels/pool.h max_pool2d_backward).
+// With a bias (max_pool2d_relu's second input, saved output given): also
+// grad_bias[c] = sum of grad_out over the outputs the relu let through (out > 0).
 class MaxPool2dBackward : public autograd::Node {
  public:
-  MaxPool2dBackward(std::string name, const Tensor& indices, Shape input_shape, const kernels::PoolParams& params)
-      : name_(std::move(name)), indices_(indices.detach()), input_shape_(std::move(input_shape)), params_(params) {}
+  MaxPool2dBackward(std::string name, const Tensor& indices, Shape input_shape, const kernels::PoolParams& params,
+                    const Tensor& out_for_bias = Tensor())
+      : name_(std::move(name)), indices_(indices.detach()), input_shape_(std::move(input_shape)), params_(params),
+        out_(out_for_bias.defined() ? out_for_bias.detach() : Tensor()), with_bias_(out_for_bias.defined()) {}
   std::string name() const override { return name_; }
-  void release_saved() override { indices_ = Tensor(); }
+  void release_saved() override {
+    indices_ = Tensor();
+    out_ = Tensor();
+  }
   TensorList apply(TensorList&& grads) override;
 
  private:
@@ -23,6 +30,8 @@ class MaxPool2dBackward : public autograd::Node {
   Tensor indices_;
   Shape input_shape_;
   kernels::PoolParams params_;
+  Tensor out_;  // the pooled output, kept for the bias gradient only
+  bool with_bias_;
 };
 
 }  // namespace ember::ops

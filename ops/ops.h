@@ -85,8 +85,10 @@ Tensor dropout(const Tensor& x, double p, bool training);
 // ---- fused (ops/fused_ops.cpp): one kernel where the unfused version would take several ----
 // relu(x + bias), bias broadcast over dim 1 (channels/features).
 Tensor bias_relu(const Tensor& x, const Tensor& bias);
-// relu(max_pool2d(x)): pooling and activation in one pass.
-Tensor max_pool2d_relu(const Tensor& x, std::array<int64_t, 2> kernel);
+// relu(max_pool2d(x) + bias): pooling and activation in one pass (stride = kernel). The optional
+// bias (C) is a convolution's, folded in: conv2d(x, w) then max_pool2d_relu(., k, b) equals
+// relu(max_pool2d(conv2d(x, w, b), k)) without a pass over the convolution's output to add b.
+Tensor max_pool2d_relu(const Tensor& x, std::array<int64_t, 2> kernel, const Tensor& bias = Tensor());
 
 // ---- non-differentiable helpers ----
 Tensor eq(const Tensor& a, const Tensor& b);          // uint8 mask

@@ -3,6 +3,7 @@
 // output's gradient to that one input (summing where overlapping windows share a maximum).
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/pool.h>
+#include <ember/kernels/fused.h>
 #include <ember/ops/max_pool_backward.h>
 #include <ember/ops/op_utils.h>
 #include <ember/ops/ops.h>
@@ -14,9 +15,19 @@ namespace ops {
 TensorList MaxPool2dBackward::apply(TensorList&& grads) {
   check_not_released();
   Tensor g = grads[0].contiguous();
-  Tensor grad_x = empty_as(g, input_shape_);
-  EMBER_KERNEL(g.device(), max_pool2d_backward, g, indices_, grad_x, params_);
-  return {grad_x};
+  Tensor grad_x;
+  if (needs_input_grad(0)) {
+    grad_x = empty_as(g, input_shape_);
+    EMBER_KERNEL(g.device(), max_pool2d_backward, g, indices_, grad_x, params_);
+  }
+  if (!with_bias_) return {grad_x};
+  Tensor grad_bias;
+  if (needs_input_grad(1)) {
+    // out > 0 exactly where the index survived the relu: the bias sum of bias_relu's backward.
+    grad_bias = empty_as(g, {g.size(1)});
+    EMBER_KERNEL(g.device(), bias_relu_backward, g, out_, Tensor(), grad_bias);
+  }
+  return {grad_x, grad_bias};
 }
 
 }  // namespace ops

@@ -311,12 +311,38 @@ TEST_CASE("max_pool2d_relu equals relu(max_pool2d(x)) and passes gradcheck", "[f
   CHECK(expect_close(a.grad(), b.grad()) == "");
 }
 
+TEST_CASE("max_pool2d_relu with a bias equals relu(max_pool2d(x + b)) and passes gradcheck", "[fused]") {
+  // Biases of both signs around the data's range, so that the relu cuts some windows and not others.
+  Tensor x = leaf(distinct_tensor({2, 3, 8, 6}, 1)), bias = leaf(random_tensor({3}, 2, -0.5, 0.5));
+  auto unfused = [](const Tensor& in, const Tensor& b, std::array<int64_t, 2> k) {
+    return relu(max_pool2d(add(in, b.reshape({1, b.size(0), 1, 1})), k));
+  };
+  CHECK(expect_close(max_pool2d_relu(x, {2, 2}, bias), unfused(x.detach(), bias.detach(), {2, 2})) == "");
+  CHECK(expect_close(max_pool2d_relu(x, {3, 2}, bias), unfused(x.detach(), bias.detach(), {3, 2})) == "");
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {x, bias}) == "");
+  CHECK(gradcheck([](const TensorList& in) { return max_pool2d_relu(in[0].transpose(2, 3), {3, 2}, in[1]); },
+                  {x, bias}) == "");
+  // Gradients equal the unfused composition's; and with only the bias requiring grad.
+  Tensor g = random_tensor({2, 3, 4, 3}, 5);
+  Tensor a = leaf(x.detach().clone()), ab = leaf(bias.detach().clone());
+  Tensor u = leaf(x.detach().clone()), ub = leaf(bias.detach().clone());
+  max_pool2d_relu(a, {2, 2}, ab).backward(g);
+  unfused(u, ub, {2, 2}).backward(g);
+  CHECK(expect_close(a.grad(), u.grad()) == "");
+  CHECK(expect_close(ab.grad(), ub.grad()) == "");
+  Tensor only_b = leaf(bias.detach().clone());
+  max_pool2d_relu(x.detach(), {2, 2}, only_b).backward(g);
+  CHECK(expect_close(only_b.grad(), ub.grad()) == "");
+}
+
 TEST_CASE("fused ops reject bad arguments", "[fused]") {
   CHECK_THROWS_WITH(bias_relu(random_tensor({2, 3}, 1), random_tensor({2}, 2)),
                     Catch::Contains("bias_relu: expected bias of shape [3]"));
   CHECK_THROWS_WITH(bias_relu(random_tensor({3}, 1), random_tensor({3}, 2)), Catch::Contains("bias_relu: expected an input"));
   CHECK_THROWS_WITH(max_pool2d_relu(random_tensor({2, 3, 4}, 1), {2, 2}), Catch::Contains("max_pool2d_relu: expected a 4-d"));
   CHECK_THROWS_WITH(max_pool2d_relu(random_tensor({1, 1, 3, 3}, 1), {4, 4}), Catch::Contains("must be >= 1 and fit"));
+  CHECK_THROWS_WITH(max_pool2d_relu(random_tensor({1, 2, 4, 4}, 1), {2, 2}, random_tensor({3}, 2)),
+                    Catch::Contains("max_pool2d_relu: expected bias of shape [2]"));
 }
 
 TEST_CASE("conv2d: an empty batch gives empty outputs and zero gradients", "[conv]") {

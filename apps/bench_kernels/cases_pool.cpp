@@ -34,7 +34,7 @@ BenchCase forward_case(const ember::Shape& x_shape, bool fused_relu) {
   };
   if (fused_relu) {
     c.run = [](const TensorList& t) {
-      EMBER_KERNEL(t[0].device(), max_pool2d_relu_forward, t[0], t[1], t[2], PoolParams{});
+      EMBER_KERNEL(t[0].device(), max_pool2d_relu_forward, t[0], Tensor(), t[1], t[2], PoolParams{});
     };
   } else {
     c.run = [](const TensorList& t) { EMBER_KERNEL(t[0].device(), max_pool2d_forward, t[0], t[1], t[2], PoolParams{}); };

@@ -58,9 +58,10 @@ void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor&
   });
 }
 
-void max_pool2d_relu_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& params) {
+void max_pool2d_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out, const Tensor& indices,
+                             const PoolParams& params) {
   dispatch_floating(x.dtype(), "max_pool2d_relu", [&](auto tag) {
-    detail::max_pool2d_planes<decltype(tag), true>(x, out, indices, params);
+    detail::max_pool2d_planes<decltype(tag), true>(x, bias, out, indices, params);
   });
 }
 

@@ -26,9 +26,11 @@ inline void take_if_max(T v, int64_t at, T& best, int64_t& best_at) {
   best_at = take ? at : best_at;
 }
 
-// Writes the pooled value and index; kRelu: a max <= 0 becomes 0 with index -1 (no gradient).
+// Writes the pooled value and index; kRelu: the max plus the plane's bias (max(x) + b = max(x + b)
+// for a bias constant over the window) becomes 0 with index -1 (no gradient) when it is <= 0.
 template <typename T, bool kRelu>
-inline void store_max(T best, int64_t best_at, T* out, int64_t* index) {
+inline void store_max(T best, int64_t best_at, T bias, T* out, int64_t* index) {
+  if constexpr (kRelu) best += bias;
   const bool cut = kRelu && !(best > T(0));
   *out = cut ? T(0) : best;
   *index = cut ? -1 : best_at;
@@ -39,7 +41,7 @@ inline void store_max(T best, int64_t best_at, T* out, int64_t* index) {
 // stores, and the compiler would reload them per element instead of vectorising the loop.
 template <typename T, bool kRelu>
 void max_pool2d_plane(const T* in, T* out, int64_t* index, int64_t H, int64_t W, int64_t P, int64_t Q,
-                      PoolParams pp) {
+                      PoolParams pp, T bias) {
   const int64_t kh = pp.kernel[0], kw = pp.kernel[1], sh = pp.stride[0], sw = pp.stride[1];
   const int64_t ph = pp.padding[0], pw = pp.padding[1];
   if (kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0) {
@@ -54,7 +56,7 @@ void max_pool2d_plane(const T* in, T* out, int64_t* index, int64_t H, int64_t W,
         take_if_max(r0[2 * q + 1], top + 2 * q + 1, best, best_at);
         take_if_max(r1[2 * q], top + W + 2 * q, best, best_at);
         take_if_max(r1[2 * q + 1], top + W + 2 * q + 1, best, best_at);
-        store_max<T, kRelu>(best, best_at, out + p * Q + q, index + p * Q + q);
+        store_max<T, kRelu>(best, best_at, bias, out + p * Q + q, index + p * Q + q);
       }
     }
     return;
@@ -70,22 +72,25 @@ void max_pool2d_plane(const T* in, T* out, int64_t* index, int64_t H, int64_t W,
           take_if_max(in[h * W + w], h * W + w, best, best_at);
         }
       }
-      store_max<T, kRelu>(best, best_at, out + p * Q + q, index + p * Q + q);
+      store_max<T, kRelu>(best, best_at, bias, out + p * Q + q, index + p * Q + q);
     }
   }
 }
 
-// Every (n, c) plane of x, split over the thread pool.
+// Every (n, c) plane of x, split over the thread pool; bias (C), kRelu only, may be undefined.
 template <typename T, bool kRelu>
-void max_pool2d_planes(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& pp) {
-  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+void max_pool2d_planes(const Tensor& x, const Tensor& bias, const Tensor& out, const Tensor& indices,
+                       const PoolParams& pp) {
+  const int64_t planes = x.size(0) * x.size(1), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t P = out.size(2), Q = out.size(3);
   const T* px = static_cast<const T*>(x.data_ptr());
   T* po = static_cast<T*>(out.data_ptr());
   int64_t* pi = static_cast<int64_t*>(indices.data_ptr());
+  const T* pb = bias.defined() ? static_cast<const T*>(bias.data_ptr()) : nullptr;
   parallel_for(planes, 16, [=](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane)
-      max_pool2d_plane<T, kRelu>(px + plane * H * W, po + plane * P * Q, pi + plane * P * Q, H, W, P, Q, pp);
+      max_pool2d_plane<T, kRelu>(px + plane * H * W, po + plane * P * Q, pi + plane * P * Q, H, W, P, Q, pp,
+                                 pb ? pb[plane % C] : T(0));
   });
 }
 

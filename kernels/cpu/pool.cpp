@@ -10,7 +10,7 @@ namespace ember::kernels::cpu {
 
 void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& params) {
   dispatch_floating(x.dtype(), "max_pool2d", [&](auto tag) {
-    detail::max_pool2d_planes<decltype(tag), false>(x, out, indices, params);
+    detail::max_pool2d_planes<decltype(tag), false>(x, Tensor(), out, indices, params);
   });
 }
 

@@ -9,12 +9,12 @@
 namespace ember::kernels::cuda::detail {
 
 struct PoolGeometry {
-  int64_t outputs, H, W, P, Q;
+  int64_t outputs, C, H, W, P, Q;
   int kh, kw, sh, sw, ph, pw;
 };
 
 inline PoolGeometry pool_geometry(const Tensor& x, const Tensor& out, const PoolParams& pp) {
-  return {out.numel(), x.size(2), x.size(3), out.size(2), out.size(3),
+  return {out.numel(), x.size(1), x.size(2), x.size(3), out.size(2), out.size(3),
           static_cast<int>(pp.kernel[0]), static_cast<int>(pp.kernel[1]), static_cast<int>(pp.stride[0]),
           static_cast<int>(pp.stride[1]), static_cast<int>(pp.padding[0]), static_cast<int>(pp.padding[1])};
 }
@@ -23,10 +23,11 @@ inline PoolGeometry pool_geometry(const Tensor& x, const Tensor& out, const Pool
 //   out[o] = max_{i<kh, j<kw, inside} x[plane, p*sh - ph + i, q*sw - pw + j],
 //   index[o] = h*W + w of that max (first on ties; NaN propagates, the last NaN's index,
 //   matching the CPU kernel).
-// kRelu: out[o] = 0 and index[o] = -1 when the max is <= 0 (relu cut the gradient).
+// kRelu: the max plus bias[c] of the plane's channel (none: 0), and out[o] = 0, index[o] = -1
+// when that is <= 0 (relu cut the gradient).
 template <typename T, bool kRelu>
-__global__ void max_pool2d_forward_kernel(PoolGeometry g, const T* __restrict__ x, T* __restrict__ out,
-                                          int64_t* __restrict__ indices) {
+__global__ void max_pool2d_forward_kernel(PoolGeometry g, const T* __restrict__ x, const T* __restrict__ bias,
+                                          T* __restrict__ out, int64_t* __restrict__ indices) {
   for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < g.outputs;
        o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t q = o % g.Q, p = (o / g.Q) % g.P, plane = o / (g.P * g.Q);
@@ -45,6 +46,7 @@ __global__ void max_pool2d_forward_kernel(PoolGeometry g, const T* __restrict__ 
         }
       }
     }
+    if (kRelu && bias) best += bias[plane % g.C];
     if (kRelu && !(best > T(0))) {
       out[o] = T(0);
       indices[o] = -1;
@@ -56,12 +58,13 @@ __global__ void max_pool2d_forward_kernel(PoolGeometry g, const T* __restrict__ 
 }
 
 template <typename T, bool kRelu>
-void launch_max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& pp) {
+void launch_max_pool2d_forward(const Tensor& x, const Tensor& bias, const Tensor& out, const Tensor& indices,
+                               const PoolParams& pp) {
   PoolGeometry g = pool_geometry(x, out, pp);
   if (g.outputs == 0) return;
   max_pool2d_forward_kernel<T, kRelu><<<grid_size(g.outputs), kBlockSize, 0, stream_of(out)>>>(
-      g, static_cast<const T*>(x.data_ptr()), static_cast<T*>(out.data_ptr()),
-      static_cast<int64_t*>(indices.data_ptr()));
+      g, static_cast<const T*>(x.data_ptr()), bias.defined() ? static_cast<const T*>(bias.data_ptr()) : nullptr,
+      static_cast<T*>(out.data_ptr()), static_cast<int64_t*>(indices.data_ptr()));
   EMBER_CUDA_CHECK_LAUNCH();
 }
 

@@ -49,7 +49,7 @@ __global__ void max_pool2d_backward_scatter_kernel(int64_t outputs, int64_t outp
 
 void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& params) {
   dispatch_floating(x.dtype(), "max_pool2d", [&](auto tag) {
-    detail::launch_max_pool2d_forward<decltype(tag), false>(x, out, indices, params);
+    detail::launch_max_pool2d_forward<decltype(tag), false>(x, Tensor(), out, indices, params);
   });
 }
 

@@ -121,4 +121,8 @@ TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
   Tensor xp = leaf(distinct_tensor({10, 10, 24, 24}, 5));
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}); }, {xp}, 1e-4, 1e-6);
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}); }, {xp}, 1e-4, 1e-6);
+  // With a convolution's bias folded in (the Net's conv blocks): gradients of x and of the bias.
+  Tensor b10 = leaf(nonzero_tensor({10}, 6));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {xp, b10}, 1e-4, 1e-5);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}, in[1]); }, {xp, b10}, 1e-4, 1e-5);
 }
