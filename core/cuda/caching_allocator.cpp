@@ -6,7 +6,8 @@
 // different requests share blocks; a cached block is reused for a request of at least half its
 // size. A block is only reused on the stream it was allocated on, which orders the reuse after
 // every kernel that touched it there. A cuda::Graph gets a private pool for what it allocates while
-// capturing, so that nothing outside the graph takes the addresses its replays write to. On
+// capturing (fresh blocks, or free ones of the general cache), so that nothing outside the graph
+// takes the addresses its replays write to. On
 // cudaMalloc failure the device's general cache is released and the call retried once.
 #include <ember/core/cuda.h>
 #include <ember/core/cuda_graph.h>
@@ -53,15 +54,21 @@ class DeviceCache {
     size_t size = round_size(nbytes);
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.num_allocs;
-    auto& free_list = free_[{stream, active_pool_}];
-    auto it = free_list.lower_bound(size);
-    if (it != free_list.end() && it->first <= 2 * size) {
-      void* ptr = it->second;
-      live_[ptr] = {ptr, it->first, stream, active_pool_};
-      stats_.allocated_bytes += it->first;
-      ++stats_.cache_hits;
-      free_list.erase(it);
-      return ptr;
+    // A capture takes blocks from its own pool first, then from the general cache: a free general
+    // block is unused, and once taken it belongs to the graph (it returns to the graph's pool), so
+    // nothing outside reuses it. Recaptures thus recycle the blocks a dropped graph gave back.
+    for (int pool : {active_pool_, 0}) {
+      auto& free_list = free_[{stream, pool}];
+      auto it = free_list.lower_bound(size);
+      if (it != free_list.end() && it->first <= 2 * size) {
+        void* ptr = it->second;
+        live_[ptr] = {ptr, it->first, stream, active_pool_};
+        stats_.allocated_bytes += it->first;
+        ++stats_.cache_hits;
+        free_list.erase(it);
+        return ptr;
+      }
+      if (active_pool_ == 0) break;
     }
     void* ptr = nullptr;
     cudaError_t status = cudaMalloc(&ptr, size);
