@@ -82,11 +82,16 @@ void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor&
   }
   EMBER_CHECK(v.channels <= 65535, "bias_relu backward: at most 65535 channels on CUDA (one grid row each), got ",
               v.channels);
-  // Enough blocks per channel to fill the device; each block then loops over its share.
+  // Up to kOneBlockPerChannel elements a channel (the Net's pooled conv outputs: 14400 and 1600),
+  // one block sums a channel alone: one launch, no zero-fill, a deterministic sum, and ~60 loads a
+  // thread. Larger channels get enough blocks to fill the device, adding partial sums atomically.
+  constexpr int64_t kOneBlockPerChannel = int64_t(1) << 15;
   const int64_t blocks_per_channel =
-      std::max<int64_t>(1, std::min<int64_t>((per_channel + kBlockSize - 1) / kBlockSize, grid_size(per_channel * v.channels) / v.channels + 1));
+      per_channel <= kOneBlockPerChannel
+          ? 1
+          : std::max<int64_t>(1, std::min<int64_t>((per_channel + kBlockSize - 1) / kBlockSize,
+                                                   grid_size(per_channel * v.channels) / v.channels + 1));
   dim3 grid(static_cast<unsigned>(blocks_per_channel), static_cast<unsigned>(v.channels));
-  // Several blocks per channel add their partial sums atomically into a zeroed grad_bias.
   if (grad_bias.defined() && blocks_per_channel > 1)
     EMBER_CUDA_CHECK(cudaMemsetAsync(grad_bias.data_ptr(), 0, grad_bias.nbytes(), stream));
   dispatch_floating(out.dtype(), "bias_relu_backward", [&](auto tag) {

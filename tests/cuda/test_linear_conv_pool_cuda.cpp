@@ -118,6 +118,9 @@ TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
   check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {x4, b20}, 1e-4, 1e-5);
   Tensor x2 = leaf(distinct_tensor({100, 50}, 3)), b50 = leaf(nonzero_tensor({50}, 4));
   check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {x2, b50}, 1e-4, 1e-5);
+  // 36000 values a channel: several blocks per channel, summed atomically (the cases above use one).
+  Tensor xl = leaf(distinct_tensor({40, 3, 30, 30}, 7)), b3 = leaf(nonzero_tensor({3}, 8));
+  check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {xl, b3}, 1e-4, 1e-4);
   Tensor xp = leaf(distinct_tensor({10, 10, 24, 24}, 5));
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}); }, {xp}, 1e-4, 1e-6);
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}); }, {xp}, 1e-4, 1e-6);
