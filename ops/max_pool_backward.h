@@ -17,7 +17,7 @@ class MaxPool2dBackward : public autograd::Node {
   MaxPool2dBackward(std::string name, const Tensor& indices, Shape input_shape, const kernels::PoolParams& params,
                     const Tensor& out_for_bias = Tensor())
       : name_(std::move(name)), indices_(indices.detach()), input_shape_(std::move(input_shape)), params_(params),
-        out_(out_for_bias.defined() ? out_for_bias.detach() : Tensor()), with_bias_(out_for_bias.defined()) {}
+        out_(out_for_bias.defined() ? out_for_bias.detach() : Tensor()) {}
   std::string name() const override { return name_; }
   void release_saved() override {
     indices_ = Tensor();
@@ -30,8 +30,7 @@ class MaxPool2dBackward : public autograd::Node {
   Tensor indices_;
   Shape input_shape_;
   kernels::PoolParams params_;
-  Tensor out_;  // the pooled output, kept for the bias gradient only
-  bool with_bias_;
+  Tensor out_;  // the pooled output, kept for the bias gradient only (undefined: no bias input)
 };
 
 }  // namespace ember::ops

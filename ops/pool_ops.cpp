@@ -20,7 +20,7 @@ TensorList MaxPool2dBackward::apply(TensorList&& grads) {
     grad_x = empty_as(g, input_shape_);
     EMBER_KERNEL(g.device(), max_pool2d_backward, g, indices_, grad_x, params_);
   }
-  if (!with_bias_) return {grad_x};
+  if (!out_.defined()) return {grad_x};  // released nodes stopped at check_not_released
   Tensor grad_bias;
   if (needs_input_grad(1)) {
     // out > 0 exactly where the index survived the relu: the bias sum of bias_relu's backward.
