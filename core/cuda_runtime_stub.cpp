@@ -1,6 +1,7 @@
 // core/cuda.h for builds without CUDA: no device, and a clear error wherever one is needed.
 #ifndef EMBER_WITH_CUDA
 #include <ember/core/cuda.h>
+#include <ember/core/cuda/kernel_timing.h>
 #include <ember/core/cuda_graph.h>
 #include <ember/core/error.h>
 
@@ -44,6 +45,11 @@ void release_private_pool(int, int) {}
 DataPtr allocate_device(int device, size_t) { no_cuda(("allocate on cuda:" + std::to_string(device)).c_str()); }
 DataPtr allocate_pinned(size_t) { no_cuda("allocate_pinned"); }
 void memcpy(void*, Device, const void*, Device, size_t, bool) { no_cuda("copy to or from a CUDA tensor"); }
+// The profiler times nothing on a device that cannot exist; the call itself reports the error.
+void* timing_start(int) { return nullptr; }
+void* timing_stop(int) { return nullptr; }
+double timing_elapsed_us(void*, void*) { return 0.0; }
+void queue_spin(void*, int64_t) {}
 }  // namespace detail
 
 }  // namespace ember::cuda

@@ -2,6 +2,7 @@
 #pragma once
 #include <cuda_runtime.h>
 #include <math.h>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -39,6 +40,10 @@ void syncwarp(unsigned mask, void* site);
 inline void __syncthreads() { ::emu::syncthreads(__builtin_return_address(0)); }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { ::emu::syncwarp(mask, __builtin_return_address(0)); }
 [[noreturn]] inline void __trap() { ::emu::trap(); }
+// The SM clock, emulated as nanoseconds of the host's steady clock (cudaDevAttrClockRate says 1 GHz).
+inline long long clock64() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 

@@ -99,6 +99,7 @@ cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int) {
     case cudaDevAttrMultiProcessorCount: *v = env_int("EMU_SMS", 4); break;
     case cudaDevAttrMaxThreadsPerBlock: *v = 1024; break;
     case cudaDevAttrWarpSize: *v = 32; break;
+    case cudaDevAttrClockRate: *v = 1000000; break;  // kHz: clock64() counts nanoseconds
     default: *v = 0; report("WARNING: cudaDeviceGetAttribute(%d) not emulated, returns 0", static_cast<int>(attr));
   }
   return cudaSuccess;
