@@ -44,6 +44,21 @@ struct Adam {
   }
 };
 
+// Adam's bias corrections at step t: bc1 = 1 - beta1^t and sqrt(bc2) = sqrt(1 - beta2^t), worked
+// out in double whatever T is (as the host path does for non-capturable Adam), then rounded to T.
+template <typename T>
+struct AdamBiasCorrections {
+  T bias_correction1, sqrt_bias_correction2;
+};
+template <typename T>
+EMBER_OPTIM_HD AdamBiasCorrections<T> adam_bias_corrections(double beta1, double beta2, double step) {
+  using std::pow;
+  using std::sqrt;
+  double bias_correction1 = 1.0 - pow(beta1, step);
+  double bias_correction2 = 1.0 - pow(beta2, step);
+  return {static_cast<T>(bias_correction1), static_cast<T>(sqrt(bias_correction2))};
+}
+
 template <typename T>
 struct Adadelta {
   T lr, rho, eps, weight_decay;

@@ -23,14 +23,20 @@ void Adam::step() {
       kernels::OptimSlot slot;
       slot.param = parameters_[i];
       slot.grad = contiguous_grad(i);
-      ParamState& s = advance_state(i, true);
+      ParamState& s = advance_state(i, true, options_.capturable_);
       slot.state1 = s.state1;
       slot.state2 = s.state2;
-      slot.bias_correction1 = 1.0 - std::pow(options_.beta1_, static_cast<double>(s.step));
-      slot.bias_correction2 = 1.0 - std::pow(options_.beta2_, static_cast<double>(s.step));
+      if (options_.capturable_) {
+        // The kernels advance and read the device count: nothing here depends on the step.
+        slot.step = s.step_tensor;
+      } else {
+        slot.bias_correction1 = 1.0 - std::pow(options_.beta1_, static_cast<double>(s.step));
+        slot.bias_correction2 = 1.0 - std::pow(options_.beta2_, static_cast<double>(s.step));
+      }
       slots.push_back(std::move(slot));
     }
     Device device = slots.front().param.device();
+    if (options_.capturable_) EMBER_KERNEL(device, increment_step, slots);
     EMBER_KERNEL(device, adam_update, slots, hyper);
   }
 }

@@ -10,9 +10,14 @@ struct AdamOptions {
   AdamOptions& betas(double beta1, double beta2) { beta1_ = beta1; beta2_ = beta2; return *this; }
   AdamOptions& eps(double e) { eps_ = e; return *this; }
   AdamOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  // PyTorch's capturable: the step counts live on the parameters' device and the bias corrections
+  // are computed there, so that step() can be captured in a CUDA graph and replayed (each replay
+  // advances the counts). Same numbers as the default; one more small launch per step.
+  AdamOptions& capturable(bool c) { capturable_ = c; return *this; }
   double lr_;
   double beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8;
   double weight_decay_ = 0.0;  // AdamW's default is 1e-2: AdamW sets it unless given
+  bool capturable_ = false;
 };
 
 class Adam : public Optimizer {

@@ -61,13 +61,17 @@ Tensor Optimizer::contiguous_grad(size_t i) const {
   return grad.contiguous();
 }
 
-Optimizer::ParamState& Optimizer::advance_state(size_t i, bool two_states) {
+Optimizer::ParamState& Optimizer::advance_state(size_t i, bool two_states, bool device_step) {
   ParamState& s = state_[i];
   const Tensor& p = parameters_[i];
   TensorOptions like = TensorOptions(p.dtype()).with_device(p.device());
   if (!s.state1.defined()) s.state1 = zeros(p.sizes(), like);
   if (two_states && !s.state2.defined()) s.state2 = zeros(p.sizes(), like);
-  ++s.step;
+  if (!device_step) {
+    ++s.step;
+  } else if (!s.step_tensor.defined()) {
+    s.step_tensor = full({}, static_cast<double>(s.step), TensorOptions(kFloat64).with_device(p.device()));
+  }
   return s;
 }
 
@@ -79,7 +83,9 @@ OptimizerState Optimizer::state_dict() const {
   for (size_t i = 0; i < state_.size(); ++i) {
     const ParamState& s = state_[i];
     std::string prefix = std::to_string(i) + ".";
-    if (s.step > 0) out.scalars[prefix + "step"] = static_cast<double>(s.step);
+    // A device count is read back here (a synchronisation, once per save).
+    double step = s.step_tensor.defined() ? s.step_tensor.item() : static_cast<double>(s.step);
+    if (step > 0) out.scalars[prefix + "step"] = step;
     if (s.state1.defined() && !name1.empty()) out.tensors[prefix + name1] = s.state1;
     if (s.state2.defined() && !name2.empty()) out.tensors[prefix + name2] = s.state2;
   }

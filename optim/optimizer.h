@@ -42,6 +42,10 @@ class Optimizer {
   struct ParamState {
     Tensor state1, state2;  // meaning per optimizer, see slot_names()
     int64_t step = 0;
+    // Capturable optimizers: the step count as a float64 scalar on the parameter's device, advanced
+    // by a kernel (then `step` holds only the count it started from). The state dict holds the
+    // count as the scalar "<i>.step" either way, so checkpoints move between the two kinds.
+    Tensor step_tensor;
   };
   // Names of state1/state2 in the state dict ("" when unused).
   virtual std::pair<std::string, std::string> slot_names() const = 0;
@@ -54,8 +58,9 @@ class Optimizer {
   // A contiguous gradient of parameter i (a copy only when the stored grad is strided).
   Tensor contiguous_grad(size_t i) const;
   // Parameter i's state for this step: state1 (and state2 when two_states) created as zeros on
-  // first use, and the step count advanced.
-  ParamState& advance_state(size_t i, bool two_states);
+  // first use, and the step count advanced. device_step: the count is step_tensor instead,
+  // created from `step` on first use and left for the caller's kernel to advance.
+  ParamState& advance_state(size_t i, bool two_states, bool device_step = false);
 
   TensorList parameters_;
   std::vector<ParamState> state_;

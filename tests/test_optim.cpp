@@ -1,9 +1,12 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <memory>
 
 #include <ember/ember.h>
 #include <ember/optim/optim.h>
+
+#include "support/test_support.h"
 
 using namespace ember;
 
@@ -209,6 +212,94 @@ TEST_CASE("optimizer state_dict round trip continues identically", "[optim]") {
   bad = state;
   bad.tensors["3.exp_avg"] = zeros({3}, kFloat64);
   CHECK_THROWS_WITH(b.load_state_dict(bad), Catch::Contains("unexpected state tensor '3.exp_avg'"));
+}
+
+namespace {
+
+// Two parameters stepped `steps` times with random never-zero gradients; the second gets no
+// gradient at step 1, so the two step counts differ (each parameter's bias correction is its own).
+struct TwoParams {
+  Tensor a, b;
+  explicit TwoParams(DType dtype) {
+    a = testing::random_tensor({4, 3}, 1, 0.1, 1.0, dtype);
+    b = testing::random_tensor({5}, 2, -1.0, -0.1, dtype);
+    a.set_requires_grad(true);
+    b.set_requires_grad(true);
+  }
+  void set_grads(int step) {
+    a.set_grad(testing::random_tensor({4, 3}, 100 + step, 0.1, 1.0, a.dtype()) * (step % 2 ? -1.0 : 1.0));
+    b.set_grad(step == 1 ? Tensor() : testing::random_tensor({5}, 200 + step, 0.1, 1.0, b.dtype()));
+  }
+  template <typename Opt>
+  void run(Opt& opt, int first_step, int last_step) {
+    for (int s = first_step; s <= last_step; ++s) {
+      set_grads(s);
+      opt.step();
+    }
+  }
+  std::vector<double> values() const {
+    std::vector<double> out = a.to_vector<double>(), more = b.to_vector<double>();
+    out.insert(out.end(), more.begin(), more.end());
+    return out;
+  }
+};
+
+std::unique_ptr<optim::Adam> make_adam(TwoParams& p, bool decoupled, bool capturable) {
+  optim::AdamOptions options = optim::AdamOptions(0.05).betas(0.8, 0.95).weight_decay(0.02).capturable(capturable);
+  if (decoupled) return std::make_unique<optim::AdamW>(TensorList{p.a, p.b}, options);
+  return std::make_unique<optim::Adam>(TensorList{p.a, p.b}, options);
+}
+
+}  // namespace
+
+TEST_CASE("capturable Adam and AdamW give the numbers of the default ones", "[optim]") {
+  for (DType dtype : {kFloat64, kFloat32}) {
+    for (bool decoupled : {false, true}) {
+      INFO((decoupled ? "AdamW " : "Adam ") << dtype_name(dtype));
+      TwoParams host(dtype), device(dtype);
+      auto host_opt = make_adam(host, decoupled, false);
+      auto device_opt = make_adam(device, decoupled, true);
+      host.run(*host_opt, 1, 7);
+      device.run(*device_opt, 1, 7);
+      // Same expression, same order, bias corrections in double: bit for bit.
+      CHECK(device.values() == host.values());
+      optim::OptimizerState state = device_opt->state_dict();
+      CHECK(state.scalars.at("0.step") == 7.0);
+      CHECK(state.scalars.at("1.step") == 6.0);
+      CHECK(host_opt->state_dict().scalars == state.scalars);
+    }
+  }
+}
+
+TEST_CASE("Adam state_dict moves between capturable and not", "[optim]") {
+  for (bool decoupled : {false, true}) {
+    INFO((decoupled ? "AdamW" : "Adam"));
+    TwoParams reference(kFloat64);
+    auto reference_opt = make_adam(reference, decoupled, false);
+    reference.run(*reference_opt, 1, 6);
+    for (bool save_capturable : {false, true}) {
+      INFO("saved from " << (save_capturable ? "capturable" : "default") << ", loaded into the other");
+      TwoParams first(kFloat64), second(kFloat64);
+      auto saver = make_adam(first, decoupled, save_capturable);
+      first.run(*saver, 1, 3);
+      optim::OptimizerState state = saver->state_dict();
+      CHECK(state.scalars.at("0.step") == 3.0);
+      CHECK(state.scalars.at("1.step") == 2.0);
+      {
+        NoGradGuard no_grad;
+        second.a.copy_(first.a);
+        second.b.copy_(first.b);
+      }
+      auto loader = make_adam(second, decoupled, !save_capturable);
+      loader->load_state_dict(state);
+      second.run(*loader, 4, 6);
+      CHECK(second.values() == reference.values());
+      CHECK(loader->state_dict().scalars.at("0.step") == 6.0);
+      // Loading again restarts the count from the checkpoint (a capturable one too).
+      loader->load_state_dict(state);
+      CHECK(loader->state_dict().scalars.at("0.step") == 3.0);
+    }
+  }
 }
 
 TEST_CASE("StepLR decays every step_size epochs", "[optim]") {

@@ -8,12 +8,12 @@ namespace train_mnist {
 
 using namespace ember;
 
-std::string graph_capture_blocker(const Options& o, Device device, bool distributed, bool data_parallel) {
+std::string graph_capture_blocker(const Options&, Device device, bool distributed, bool data_parallel) {
   if (!device.is_cuda()) return "it needs a CUDA device (training runs on " + device.str() + ")";
   if (distributed) return "the gradient all-reduce of a distributed run is not captured";
   if (data_parallel) return "--data-parallel drives several devices from the host at every step";
-  // Adam's bias corrections 1 - beta^t are host scalars of the step count t: a replay would keep t.
-  if (o.optimizer == "adam" || o.optimizer == "adamw") return "--optimizer " + o.optimizer + " has per-step host state";
+  // Adam and AdamW are made capturable when the step is captured (trainer.cpp make_optimizer): their
+  // step counts, and the bias corrections 1 - beta^t, live on the device.
   return "";
 }
 

@@ -14,7 +14,8 @@ namespace train_mnist {
 
 // Why the step cannot be captured with these settings ("" when it can). A replay repeats exactly
 // the captured kernels with their captured arguments, so every host-side value the step computes
-// must be the same at every step.
+// must be the same at every step (Adam's step count t is therefore kept on the device: the
+// optimizer is made with AdamOptions::capturable when the step is captured).
 std::string graph_capture_blocker(const Options& options, ember::Device device, bool distributed, bool data_parallel);
 
 class GraphedStep {

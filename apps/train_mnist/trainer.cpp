@@ -50,10 +50,13 @@ Device pick_device(const Options& o, const dist::DistEnv& env) {
   return d;
 }
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const TensorList& params) {
+// captured: the step will run in a CUDA graph, so Adam keeps its step counts on the device.
+std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const TensorList& params, bool captured) {
   if (o.optimizer == "sgd") return std::make_unique<optim::SGD>(params, optim::SGDOptions(o.lr).momentum(o.momentum));
-  if (o.optimizer == "adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(o.lr));
-  if (o.optimizer == "adamw") return std::make_unique<optim::AdamW>(params, optim::AdamOptions(o.lr).weight_decay(0.01));
+  if (o.optimizer == "adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(o.lr).capturable(captured));
+  if (o.optimizer == "adamw") {
+    return std::make_unique<optim::AdamW>(params, optim::AdamOptions(o.lr).weight_decay(0.01).capturable(captured));
+  }
   return std::make_unique<optim::Adadelta>(params, optim::AdadeltaOptions(o.lr));
 }
 
@@ -145,7 +148,7 @@ int run_training(const Options& o, const char* argv0) {
   Generator init_generator(o.seed);
   auto model = std::make_shared<nn::MnistNet>(&init_generator);
   model->to(device);
-  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(o, model->parameters());
+  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(o, model->parameters(), use_graph);
   optim::StepLR scheduler(*optimizer, 1, o.gamma);
   Generator shuffle_generator(o.seed + 1);
 

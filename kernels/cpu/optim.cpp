@@ -43,11 +43,20 @@ void adam_update(const std::vector<OptimSlot>& slots, const AdamHyper& h) {
       T* m = ptr<T>(s.state1);
       T* v = ptr<T>(s.state2);
       T bc1 = T(s.bias_correction1), sqrt_bc2 = T(std::sqrt(s.bias_correction2));
+      if (s.step.defined()) {
+        auto corrections = optim_math::adam_bias_corrections<T>(h.beta1, h.beta2, *ptr<double>(s.step));
+        bc1 = corrections.bias_correction1;
+        sqrt_bc2 = corrections.sqrt_bias_correction2;
+      }
       parallel_for(s.param.numel(), kGrain, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) f(p[i], g[i], m[i], v[i], bc1, sqrt_bc2);
       });
     }
   });
+}
+
+void increment_step(const std::vector<OptimSlot>& slots) {
+  for (const OptimSlot& s : slots) *ptr<double>(s.step) += 1.0;
 }
 
 void adadelta_update(const std::vector<OptimSlot>& slots, const AdadeltaHyper& h) {

@@ -26,6 +26,7 @@ struct MultiTensorArgs {
   T bias_correction1[kMaxTensors];
   T sqrt_bias_correction2[kMaxTensors];
   uint8_t first_step[kMaxTensors];
+  const double* step[kMaxTensors];  // capturable Adam: the step count on the device; else null
   int64_t chunk_begin[kMaxTensors + 1];  // prefix sums: tensor t owns chunks [begin[t], begin[t+1])
 };
 
@@ -39,9 +40,11 @@ struct TensorView {
   T bias_correction1;
   T sqrt_bias_correction2;
   bool first_step;
+  const double* step;
 };
 
-// For every element i of every listed tensor: update(view_of_tensor, i).
+// For every element i of every listed tensor: update.prepare(view) once per chunk (the per-tensor
+// scalars an update derives on the device), then update(view_of_tensor, i).
 template <typename T, typename Update>
 __global__ void multi_tensor_apply(MultiTensorArgs<T> args, Update update) {
   const int64_t total_chunks = args.chunk_begin[args.count];
@@ -51,7 +54,8 @@ __global__ void multi_tensor_apply(MultiTensorArgs<T> args, Update update) {
     TensorView<T> view{args.param[t],           args.grad[t],
                        args.state1[t],          args.state2[t],
                        args.bias_correction1[t], args.sqrt_bias_correction2[t],
-                       args.first_step[t] != 0};
+                       args.first_step[t] != 0, args.step[t]};
+    update.prepare(view);
     const int64_t begin = (chunk - args.chunk_begin[t]) * kChunk;
     const int64_t end = min(begin + kChunk, args.numel[t]);
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) update(view, i);
@@ -63,6 +67,7 @@ __global__ void multi_tensor_apply(MultiTensorArgs<T> args, Update update) {
 template <typename T>
 struct SgdElement {
   optim_math::Sgd<T> f;
+  __device__ void prepare(TensorView<T>&) const {}
   __device__ void operator()(const TensorView<T>& v, int64_t i) const {
     T unused = T(0);
     f(v.param[i], v.grad[i], v.state1 ? v.state1[i] : unused, v.first_step);
@@ -70,10 +75,18 @@ struct SgdElement {
 };
 
 // Adam: g += wd p (AdamW: p *= 1 - lr wd); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-// p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps).
+// p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps). Capturable (a step pointer): bc1 = 1 - b1^step,
+// bc2 = 1 - b2^step in double from the device's step count, so a replayed graph sees t advance.
 template <typename T>
 struct AdamElement {
   optim_math::Adam<T> f;
+  double beta1, beta2;  // in double for the bias corrections, as on the host
+  __device__ void prepare(TensorView<T>& v) const {
+    if (v.step == nullptr) return;
+    auto corrections = optim_math::adam_bias_corrections<T>(beta1, beta2, *v.step);
+    v.bias_correction1 = corrections.bias_correction1;
+    v.sqrt_bias_correction2 = corrections.sqrt_bias_correction2;
+  }
   __device__ void operator()(const TensorView<T>& v, int64_t i) const {
     f(v.param[i], v.grad[i], v.state1[i], v.state2[i], v.bias_correction1, v.sqrt_bias_correction2);
   }
@@ -84,6 +97,7 @@ struct AdamElement {
 template <typename T>
 struct AdadeltaElement {
   optim_math::Adadelta<T> f;
+  __device__ void prepare(TensorView<T>&) const {}
   __device__ void operator()(const TensorView<T>& v, int64_t i) const {
     f(v.param[i], v.grad[i], v.state1[i], v.state2[i]);
   }
@@ -111,6 +125,7 @@ void launch_packs(const std::vector<OptimSlot>& slots, Update update) {
       args.bias_correction1[t] = static_cast<T>(slot.bias_correction1);
       args.sqrt_bias_correction2[t] = static_cast<T>(std::sqrt(slot.bias_correction2));
       args.first_step[t] = slot.first_step ? 1 : 0;
+      args.step[t] = slot.step.defined() ? static_cast<const double*>(slot.step.data_ptr()) : nullptr;
       args.chunk_begin[t + 1] = args.chunk_begin[t] + (args.numel[t] + kChunk - 1) / kChunk;
     }
     int64_t total_chunks = args.chunk_begin[args.count];
@@ -121,7 +136,31 @@ void launch_packs(const std::vector<OptimSlot>& slots, Update update) {
   }
 }
 
+// The step counters of up to kMaxTensors slots.
+struct StepCounters {
+  int count = 0;
+  double* step[kMaxTensors];
+};
+
+// step[t] += 1 for every counter t of the pack (one thread each).
+__global__ void increment_step_kernel(StepCounters counters) {
+  for (int t = threadIdx.x; t < counters.count; t += blockDim.x) *counters.step[t] += 1.0;
+}
+
 }  // namespace
+
+void increment_step(const std::vector<OptimSlot>& slots) {
+  if (slots.empty()) return;
+  cudaStream_t stream = stream_of(slots.front().step);
+  for (size_t first = 0; first < slots.size(); first += kMaxTensors) {
+    StepCounters counters{};
+    for (size_t s = first; s < slots.size() && counters.count < kMaxTensors; ++s) {
+      counters.step[counters.count++] = static_cast<double*>(slots[s].step.data_ptr());
+    }
+    increment_step_kernel<<<1, 32, 0, stream>>>(counters);
+    EMBER_CUDA_CHECK_LAUNCH();
+  }
+}
 
 void sgd_update(const std::vector<OptimSlot>& slots, const SgdHyper& h) {
   if (slots.empty()) return;
@@ -137,7 +176,7 @@ void adam_update(const std::vector<OptimSlot>& slots, const AdamHyper& h) {
   dispatch_floating(slots.front().param.dtype(), "adam_update", [&](auto tag) {
     using T = decltype(tag);
     optim_math::Adam<T> f{T(h.lr), T(h.beta1), T(h.beta2), T(h.eps), T(h.weight_decay), h.decoupled_weight_decay};
-    launch_packs<T>(slots, AdamElement<T>{f});
+    launch_packs<T>(slots, AdamElement<T>{f, h.beta1, h.beta2});
   });
 }
 

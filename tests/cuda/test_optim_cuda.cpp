@@ -29,7 +29,9 @@ Tensor leaf(const Tensor& t) {
   return out;
 }
 
-void compare(const MakeOptimizer& make, DType dtype, double rtol, double atol, int steps = 4) {
+// make_cpu: the CPU optimizer when it differs from the CUDA one (default: the same).
+void compare(const MakeOptimizer& make, DType dtype, double rtol, double atol, int steps = 4,
+             const MakeOptimizer& make_cpu = nullptr) {
   std::vector<Shape> shapes = test_shapes();
   TensorList cpu_params, cuda_params;
   for (size_t i = 0; i < shapes.size(); ++i) {
@@ -37,7 +39,7 @@ void compare(const MakeOptimizer& make, DType dtype, double rtol, double atol, i
     cpu_params.push_back(leaf(p.clone()));
     cuda_params.push_back(leaf(p.to(cuda_device(0))));
   }
-  auto cpu_opt = make(cpu_params);
+  auto cpu_opt = make_cpu ? make_cpu(cpu_params) : make(cpu_params);
   auto cuda_opt = make(cuda_params);
   for (int s = 0; s < steps; ++s) {
     for (size_t i = 0; i < shapes.size(); ++i) {
@@ -89,6 +91,48 @@ TEST_CASE("fused Adam and AdamW on CUDA match the CPU", "[optim][cuda]") {
       return std::make_unique<optim::AdamW>(p, optim::AdamOptions(1e-2).weight_decay(1e-2));
     }, dtype, tol, tol);
   }
+}
+
+TEST_CASE("capturable Adam and AdamW on CUDA match the CPU", "[optim][cuda]") {
+  // The step counts and bias corrections live on the GPU: compared over 6 steps against the CPU's
+  // capturable path and its default (host step count) path.
+  for (DType dtype : {kFloat32, kFloat64}) {
+    double tol = dtype == kFloat32 ? 1e-5 : 1e-12;
+    for (bool cpu_capturable : {true, false}) {
+      INFO(dtype_name(dtype) << (cpu_capturable ? ", CPU capturable" : ", CPU default"));
+      const optim::AdamOptions adam = optim::AdamOptions(1e-2).weight_decay(0.1).betas(0.8, 0.99);
+      const optim::AdamOptions adamw = optim::AdamOptions(1e-2).weight_decay(1e-2);
+      compare([&](TensorList p) { return std::make_unique<optim::Adam>(p, optim::AdamOptions(adam).capturable(true)); },
+              dtype, tol, tol, 6,
+              [&](TensorList p) {
+                return std::make_unique<optim::Adam>(p, optim::AdamOptions(adam).capturable(cpu_capturable));
+              });
+      compare([&](TensorList p) { return std::make_unique<optim::AdamW>(p, optim::AdamOptions(adamw).capturable(true)); },
+              dtype, tol, tol, 6,
+              [&](TensorList p) {
+                return std::make_unique<optim::AdamW>(p, optim::AdamOptions(adamw).capturable(cpu_capturable));
+              });
+    }
+  }
+}
+
+TEST_CASE("capturable Adam on CUDA: the step count is on the device and in the state dict", "[optim][cuda]") {
+  Tensor p = leaf(testing::random_tensor({70001}, 7, 0.1, 1.0, kFloat32).to(cuda_device(0)));
+  optim::Adam opt({p}, optim::AdamOptions(1e-2).capturable(true));
+  for (int s = 0; s < 3; ++s) {
+    p.set_grad(testing::random_tensor({70001}, 70 + s, 0.1, 1.0, kFloat32).to(cuda_device(0)));
+    opt.step();
+  }
+  optim::OptimizerState state = opt.state_dict();
+  CHECK(state.scalars.at("0.step") == 3.0);
+  CHECK(state.tensors.at("0.exp_avg").device().is_cuda());
+  // A checkpoint loads into a default Adam on the CPU and back.
+  Tensor q = leaf(p.detach().to(kCPU));
+  optim::Adam host({q}, optim::AdamOptions(1e-2));
+  host.load_state_dict(state);
+  CHECK(host.state_dict().scalars.at("0.step") == 3.0);
+  opt.load_state_dict(host.state_dict());
+  CHECK(opt.state_dict().scalars.at("0.step") == 3.0);
 }
 
 TEST_CASE("fused Adadelta on CUDA matches the CPU", "[optim][cuda]") {
