@@ -24,7 +24,13 @@ struct PoolParams {
   void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, const PoolParams& params); \
   /* grad_x = 0, then grad_x[plane, indices[o]] += grad_out[o] for every output o with index >= 0. */ \
   void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_x,      \
-                           const PoolParams& params);
+                           const PoolParams& params);                                               \
+  /* Disjoint windows only (!params.windows_overlap()), for max_pool2d_relu with a bias: grad_x as  \
+     max_pool2d_backward and                                                                        \
+     grad_bias[c] = sum of grad_out[n, c, p, q] over the outputs with index >= 0 (the relu let them  \
+     through), in one pass (on CUDA one launch). */                                                 \
+  void max_pool2d_backward_with_bias(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_x, \
+                                     const Tensor& grad_bias, const PoolParams& params);
 namespace cpu { EMBER_POOL_KERNELS }
 namespace cuda { EMBER_POOL_KERNELS }
 #undef EMBER_POOL_KERNELS

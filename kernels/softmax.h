@@ -23,6 +23,10 @@ namespace ember::kernels {
   void softmax_backward(const Tensor& grad, const Tensor& out, const Tensor& grad_in, ReduceGeometry g, bool log); \
   /* losses[n] = lse[n] - logits[n, t[n]], lse[n] = log sum_c exp(logits[n, c]); (N, C) rows. */     \
   void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& losses, const Tensor& lse); \
+  /* The reduced loss without the per-row losses (on CUDA one launch): lse as above and            \
+     total (0-dim) = sum_n losses[n] / N (mean) or sum_n losses[n] (sum); N >= 1. */                 \
+  void cross_entropy_forward_reduced(const Tensor& logits, const Tensor& target, const Tensor& total, \
+                                     const Tensor& lse, bool mean);                                 \
   /* grad_logits[n, c] = (exp(logits[n, c] - lse[n]) - [c == t[n]]) * scale * grad[n * grad_stride] */ \
   void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad, \
                               int64_t grad_stride, double scale, const Tensor& grad_logits);         \

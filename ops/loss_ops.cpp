@@ -2,7 +2,8 @@
 //   nll:            loss[n] = -lp[n, t[n]]                 d lp[n, c] = -[c == t[n]] * g[n]
 //   cross_entropy:  loss[n] = lse(x[n]) - x[n, t[n]]       d x[n, c]  = (softmax(x[n])[c] - [c == t[n]]) * g[n]
 // with g[n] = g / N for the mean, g for the sum. cross_entropy is one fused kernel pair (it saves
-// the per-row log-sum-exp), not log_softmax followed by nll_loss.
+// the per-row log-sum-exp), not log_softmax followed by nll_loss; with mean or sum the forward
+// kernel also reduces the losses.
 #include <ember/autograd/grad_mode.h>
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/softmax.h>
@@ -110,9 +111,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   check_loss_inputs("cross_entropy", logits, target);
   Tensor x = logits.detach().contiguous(), t = target.contiguous();
   int64_t n = x.size(0);
-  Tensor losses = ops::empty_as(x, {n}), lse = ops::empty_as(x, {n});
-  if (x.numel() > 0) EMBER_KERNEL(x.device(), cross_entropy_forward, x, t, losses, lse);
-  Tensor out = reduce_losses(losses, reduction);
+  Tensor lse = ops::empty_as(x, {n}), out;
+  if (reduction != Reduction::None && x.numel() > 0) {
+    // The row losses reduced inside the kernel (one launch on CUDA, no per-row losses kept).
+    out = ops::empty_as(x, {});
+    EMBER_KERNEL(x.device(), cross_entropy_forward_reduced, x, t, out, lse, reduction == Reduction::Mean);
+  } else {
+    Tensor losses = ops::empty_as(x, {n});
+    if (x.numel() > 0) EMBER_KERNEL(x.device(), cross_entropy_forward, x, t, losses, lse);
+    out = reduce_losses(losses, reduction);
+  }
   if (!autograd::any_requires_grad({logits})) return out;
   return autograd::record(std::make_shared<CrossEntropyBackward>(x, t, lse, reduction), {logits, target}, out);
 }

@@ -11,7 +11,8 @@ namespace ember::ops {
 
 // grad_x = scatter of grad_out to the saved argmax indices (kernels/pool.h max_pool2d_backward).
 // With a bias (max_pool2d_relu's second input, saved output given): also
-// grad_bias[c] = sum of grad_out over the outputs the relu let through (out > 0).
+// grad_bias[c] = sum of grad_out over the outputs the relu let through (out > 0), in the same
+// kernel as grad_x (kernels/pool.h max_pool2d_backward_with_bias: out > 0 is index >= 0).
 class MaxPool2dBackward : public autograd::Node {
  public:
   MaxPool2dBackward(std::string name, const Tensor& indices, Shape input_shape, const kernels::PoolParams& params,

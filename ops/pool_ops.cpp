@@ -15,6 +15,13 @@ namespace ops {
 TensorList MaxPool2dBackward::apply(TensorList&& grads) {
   check_not_released();
   Tensor g = grads[0].contiguous();
+  if (out_.defined() && needs_input_grad(1) && !params_.windows_overlap()) {
+    // The fused pool + bias + relu (its windows never overlap): both gradients in one kernel.
+    // grad_x is computed even when only the bias wants a gradient (rare: a frozen input).
+    Tensor grad_x = empty_as(g, input_shape_), grad_bias = empty_as(g, {g.size(1)});
+    EMBER_KERNEL(g.device(), max_pool2d_backward_with_bias, g, indices_, grad_x, grad_bias, params_);
+    return {needs_input_grad(0) ? grad_x : Tensor(), grad_bias};
+  }
   Tensor grad_x;
   if (needs_input_grad(0)) {
     grad_x = empty_as(g, input_shape_);

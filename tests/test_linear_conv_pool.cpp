@@ -4,6 +4,7 @@
 
 #include <ember/ember.h>
 #include <ember/kernels/cpu/parallel.h>
+#include <ember/kernels/pool.h>
 
 #include <cmath>
 #include <limits>
@@ -333,6 +334,49 @@ TEST_CASE("max_pool2d_relu with a bias equals relu(max_pool2d(x + b)) and passes
   Tensor only_b = leaf(bias.detach().clone());
   max_pool2d_relu(x.detach(), {2, 2}, only_b).backward(g);
   CHECK(expect_close(only_b.grad(), ub.grad()) == "");
+}
+
+TEST_CASE("max_pool2d_relu with a bias: gradcheck at odd shapes and batch 1", "[fused][pool]") {
+  // H or W not a multiple of the kernel (inputs in no window get 0), one image, and one channel;
+  // the bias gradient comes from max_pool2d_backward_with_bias.
+  struct Case {
+    Shape shape;
+    std::array<int64_t, 2> kernel;
+  };
+  for (const Case& c : {Case{{1, 2, 7, 5}, {2, 2}}, Case{{3, 2, 5, 7}, {3, 2}}, Case{{2, 1, 9, 4}, {4, 3}},
+                        Case{{1, 3, 4, 4}, {1, 1}}}) {
+    INFO("shape " << shape_str(c.shape) << " kernel " << c.kernel[0] << "x" << c.kernel[1]);
+    Tensor x = leaf(distinct_tensor(c.shape, 11)), bias = leaf(random_tensor({c.shape[1]}, 12, -0.5, 0.5));
+    const std::array<int64_t, 2> k = c.kernel;
+    CHECK(gradcheck([k](const TensorList& in) { return max_pool2d_relu(in[0], k, in[1]); }, {x, bias}) == "");
+    // Only the bias wants a gradient (a frozen input).
+    const Tensor frozen = x.detach();
+    CHECK(gradcheck([k, frozen](const TensorList& in) { return max_pool2d_relu(frozen, k, in[0]); }, {bias}) == "");
+  }
+}
+
+TEST_CASE("max_pool2d_backward_with_bias: grad_x of max_pool2d_backward, grad_bias summed where index >= 0",
+          "[fused][pool]") {
+  kernels::PoolParams params;
+  params.kernel = params.stride = {2, 3};
+  const int64_t N = 3, C = 4, H = 7, W = 8, P = H / 2, Q = W / 3;
+  Tensor grad_out = random_tensor({N, C, P, Q}, 21, -1.0, 1.0);
+  std::vector<int64_t> idx(static_cast<size_t>(N * C * P * Q));
+  for (size_t o = 0; o < idx.size(); ++o) {
+    const int64_t q = static_cast<int64_t>(o) % Q, p = static_cast<int64_t>(o) / Q % P;
+    // A position inside the window, or -1 (cut by the relu) for every third output.
+    idx[o] = o % 3 == 0 ? -1 : (p * 2 + static_cast<int64_t>(o) % 2) * W + q * 3 + static_cast<int64_t>(o) % 3;
+  }
+  Tensor indices = from_vector(idx, {N, C, P, Q}, kInt64);
+  Tensor grad_x = empty({N, C, H, W}, kFloat64), expected_x = empty({N, C, H, W}, kFloat64);
+  Tensor grad_bias = empty({C}, kFloat64);
+  kernels::cpu::max_pool2d_backward_with_bias(grad_out, indices, grad_x, grad_bias, params);
+  kernels::cpu::max_pool2d_backward(grad_out, indices, expected_x, params);
+  CHECK(expect_close(grad_x, expected_x, 0.0) == "");
+  std::vector<double> g = grad_out.to_vector<double>(), expected_bias(static_cast<size_t>(C), 0.0);
+  for (size_t o = 0; o < g.size(); ++o)
+    if (idx[o] >= 0) expected_bias[static_cast<size_t>(o / (P * Q)) % C] += g[o];
+  CHECK(expect_close(grad_bias, from_vector(expected_bias, {C}), 1e-12) == "");
 }
 
 TEST_CASE("fused ops reject bad arguments", "[fused]") {

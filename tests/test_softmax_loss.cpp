@@ -119,6 +119,20 @@ TEST_CASE("cross_entropy: the MNIST shape (N=100, C=10) matches log_softmax + nl
   CHECK(ember::testing::all_close(x1.grad(), x2.grad(), 1e-10, 1e-12, &why));
 }
 
+TEST_CASE("cross_entropy: mean and sum (reduced in the kernel) equal the reduced per-row losses", "[softmax]") {
+  for (int64_t n : {1, 2, 100, 1000}) {
+    INFO("N " << n);
+    Tensor x = random_tensor({n, 10}, 900 + static_cast<uint64_t>(n), -5, 5);
+    std::vector<int64_t> t(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) t[k] = (k * 7) % 10;
+    Tensor target = targets(t);
+    Tensor none = cross_entropy(x, target, Reduction::None);
+    CHECK(cross_entropy(x, target, Reduction::Sum).item() == Approx(sum(none).item()).epsilon(1e-12));
+    CHECK(cross_entropy(x, target, Reduction::Mean).item() == Approx(mean(none).item()).epsilon(1e-12));
+    CHECK(cross_entropy(x, target, Reduction::Mean).dim() == 0);
+  }
+}
+
 TEST_CASE("losses: errors for bad shapes, dtypes and targets", "[softmax]") {
   Tensor logits = zeros({3, 4}, kFloat64);
   CHECK_THROWS_WITH(cross_entropy(logits, targets({0, 1, 4})),

@@ -1,5 +1,7 @@
 // CPU max pooling: the forward loop is in max_pool_impl.h; backward scatters each output's
-// gradient to its saved argmax, plane by plane (planes are independent, so no races).
+// gradient to its saved argmax, plane by plane (planes are independent, so no races). The bias
+// gradient of the fused pool + bias + relu is a plain sum per channel: the reference for CUDA's
+// one-launch kernel.
 #include <algorithm>
 
 #include <ember/kernels/cpu/max_pool_impl.h>
@@ -29,6 +31,28 @@ void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Te
         T* dx = pdx + plane * HW;
         for (int64_t o = plane * PQ; o < (plane + 1) * PQ; ++o)
           if (pi[o] >= 0) dx[pi[o]] += pg[o];
+      }
+    });
+  });
+}
+
+void max_pool2d_backward_with_bias(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_x,
+                                   const Tensor& grad_bias, const PoolParams& params) {
+  max_pool2d_backward(grad_out, indices, grad_x, params);
+  const int64_t N = grad_out.size(0), C = grad_out.size(1), PQ = grad_out.size(2) * grad_out.size(3);
+  dispatch_floating(grad_bias.dtype(), "max_pool2d_backward_with_bias", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pg = static_cast<const T*>(grad_out.data_ptr());
+    const int64_t* pi = static_cast<const int64_t*>(indices.data_ptr());
+    T* pdb = static_cast<T*>(grad_bias.data_ptr());
+    // grad_bias[c] = sum over n, o of grad_out[n, c, o] where indices[n, c, o] >= 0 (in double).
+    parallel_for(C, 1, [&](int64_t c_begin, int64_t c_end) {
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        double total = 0;
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t o = (n * C + c) * PQ; o < (n * C + c + 1) * PQ; ++o)
+            if (pi[o] >= 0) total += pg[o];
+        pdb[c] = static_cast<T>(total);
       }
     });
   });

@@ -91,6 +91,21 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Ten
   });
 }
 
+// The per-row losses, then their sum in double in row order (the reference for CUDA's one launch).
+void cross_entropy_forward_reduced(const Tensor& logits, const Tensor& target, const Tensor& total, const Tensor& lse,
+                                   bool mean) {
+  const int64_t n = logits.size(0);
+  Tensor losses = empty({n}, TensorOptions(logits.dtype()));
+  cross_entropy_forward(logits, target, losses, lse);
+  dispatch_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    const T* loss = ptr<T>(losses);
+    double s = 0;
+    for (int64_t row = 0; row < n; ++row) s += loss[row];
+    *ptr<T>(total) = static_cast<T>(mean ? s / static_cast<double>(n) : s);
+  });
+}
+
 void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad,
                             int64_t grad_stride, double scale, const Tensor& grad_logits) {
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&](auto tag) {

@@ -5,6 +5,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 namespace ember::kernels::cuda {
 
@@ -56,6 +59,48 @@ __device__ T block_allreduce(T v, Op op, T identity, T* scratch) {
   }
   __syncthreads();
   return scratch[0];
+}
+
+// One launch whose blocks each reduce a part, combined without a memset and deterministically:
+// every block writes its partial result to a scratch buffer (from the caching allocator) and
+// draws a ticket from a counter; the block that draws the last ticket knows that every other
+// block has written (and fenced) its partial, sums the partials in a fixed order (the same
+// whichever block comes last) and puts the counter back to 0, so that the next launch and every
+// replay of a captured graph find it at 0. The counters are static device memory, zero when the
+// module loads: each .cu file that uses them defines its own
+//   __device__ unsigned int tickets[kBlockTicketSlots];
+// indexed by block_ticket_slot(device, stream), one slot per stream so that launches on
+// concurrent streams never share a counter (launches on one stream run one after another).
+constexpr int kBlockTicketSlots = 64;
+
+// The ticket slot of (device, stream), or -1 once every slot is taken (streams live as long as
+// the process, so few ever exist): the caller then takes a path without tickets.
+inline int block_ticket_slot(int device, cudaStream_t stream) {
+  static std::mutex mutex;
+  static std::vector<std::pair<int, cudaStream_t>> owners;
+  std::lock_guard<std::mutex> lock(mutex);
+  const std::pair<int, cudaStream_t> key{device, stream};
+  for (size_t slot = 0; slot < owners.size(); ++slot)
+    if (owners[slot] == key) return static_cast<int>(slot);
+  if (owners.size() == static_cast<size_t>(kBlockTicketSlots)) return -1;
+  owners.push_back(key);
+  return static_cast<int>(owners.size()) - 1;
+}
+
+// Called by every thread of every block (a 1-d grid) after the block's partial is written;
+// true in all threads of the block that finished last, which then reads the other blocks'
+// partials through a volatile pointer (written by other SMs, never cached in this one's L1).
+__device__ __forceinline__ bool last_block_to_finish(unsigned int* counter) {
+  __shared__ bool last;
+  __threadfence();  // this thread's writes are visible device-wide before the ticket is drawn
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(counter, 1u) == gridDim.x - 1;
+    if (last) atomicExch(counter, 0u);  // every block has drawn: ready for the next launch
+  }
+  __syncthreads();
+  if (last) __threadfence();
+  return last;
 }
 
 // The threads that share one row: a warp per row, or the whole block per row. Rows are walked

@@ -2,7 +2,8 @@
 // at most kWarpRowLimit elements (the MNIST logits, N=100 x C=10, take one warp per row) and by a
 // block each otherwise; the max and the sums are warp-shuffle (and shared-memory) all-reduces.
 // inner > 1 (softmax over a non-last dim) takes a thread per column. The loss gradients are
-// pointwise given the saved per-row log-sum-exp, so they are grid-stride elementwise loops.
+// pointwise given the saved per-row log-sum-exp, so they are grid-stride elementwise loops. The
+// mean/sum cross-entropy reduces its rows' losses in the same launch (last block combines).
 #include <cmath>
 #include <limits>
 
@@ -97,27 +98,70 @@ __global__ void softmax_backward_columns(const T* __restrict__ grad, const T* __
   }
 }
 
-// lse[n] = m + log sum_c exp(x[n, c] - m); loss[n] = lse[n] - x[n, t[n]] (NaN when t[n] is out of range)
+// One row of the loss, called by every thread of the row's group; returns the loss in rank 0
+// (0 in the others) and writes lse[row]:
+//   lse[n] = m + log sum_c exp(x[n, c] - m), m = max_c x[n, c];
+//   loss[n] = lse[n] - x[n, t[n]] (NaN when t[n] is out of range)
+template <typename T, typename Group>
+__device__ __forceinline__ T cross_entropy_row(const Group& group, const T* __restrict__ logits,
+                                               const int64_t* __restrict__ target, T* __restrict__ lse, int64_t row,
+                                               int64_t cols, T lowest, T* scratch) {
+  const T* x = logits + row * cols;
+  T m = lowest;
+  for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
+  m = group.allreduce(m, MaxOp{}, lowest, scratch);
+  T s = 0;
+  for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
+  s = group.allreduce(s, SumOp{}, T(0), scratch);
+  if (group.rank() != 0) return T(0);
+  const T row_lse = m + device_log(s);
+  const int64_t t = target[row];
+  lse[row] = row_lse;
+  return t >= 0 && t < cols ? row_lse - x[t] : quiet_nan<T>();
+}
+
+// losses[n] = loss[n] of cross_entropy_row, a group (warp or block) per row
 template <typename T, typename Group>
 __global__ void cross_entropy_rows(const T* __restrict__ logits, const int64_t* __restrict__ target, T* __restrict__ losses,
                                    T* __restrict__ lse, int64_t rows, int64_t cols, T lowest) {
   __shared__ T scratch[kWarpSize];
   Group group;
   for (int64_t row = group.first_row(); row < rows; row += group.row_step()) {
-    const T* x = logits + row * cols;
-    T m = lowest;
-    for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
-    m = group.allreduce(m, MaxOp{}, lowest, scratch);
-    T s = 0;
-    for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
-    s = group.allreduce(s, SumOp{}, T(0), scratch);
-    if (group.rank() == 0) {
-      T row_lse = m + device_log(s);
-      int64_t t = target[row];
-      lse[row] = row_lse;
-      losses[row] = t >= 0 && t < cols ? row_lse - x[t] : quiet_nan<T>();
-    }
+    const T loss = cross_entropy_row(group, logits, target, lse, row, cols, lowest, scratch);
+    if (group.rank() == 0) losses[row] = loss;
   }
+}
+
+// Ticket counters of cross_entropy_rows_reduced (reduce_utils.cuh, last_block_to_finish).
+__device__ unsigned int g_loss_block_tickets[kBlockTicketSlots];
+
+// The reduced loss in the same launch as the rows (no per-row losses, no second reduction pass):
+//   total = (sum_n loss[n]) / divisor   (divisor N: the mean, 1: the sum), lse[n] as above.
+// Each group adds its rows' losses in its rank-0 thread and the block sums its threads
+// (block_allreduce: a fixed tree). One block writes total itself; several write partials[block],
+// and the last block to finish sums them in block order, the same whichever block that is, so
+// the result is bit-identical run to run (and in graph replays: the ticket resets itself).
+template <typename T, typename Group>
+__global__ void cross_entropy_rows_reduced(const T* __restrict__ logits, const int64_t* __restrict__ target,
+                                           T* __restrict__ lse, T* __restrict__ partials, T* __restrict__ total,
+                                           int64_t rows, int64_t cols, T lowest, T divisor, int ticket_slot) {
+  __shared__ T scratch[kWarpSize];
+  Group group;
+  T sum = T(0);
+  for (int64_t row = group.first_row(); row < rows; row += group.row_step())
+    sum += cross_entropy_row(group, logits, target, lse, row, cols, lowest, scratch);
+  sum = block_allreduce(sum, SumOp{}, T(0), scratch);
+  if (gridDim.x == 1) {
+    if (threadIdx.x == 0) *total = sum / divisor;
+    return;
+  }
+  if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+  if (!last_block_to_finish(&g_loss_block_tickets[ticket_slot])) return;
+  const volatile T* done = partials;
+  T all = T(0);
+  for (unsigned k = threadIdx.x; k < gridDim.x; k += blockDim.x) all += done[k];
+  all = block_allreduce(all, SumOp{}, T(0), scratch);
+  if (threadIdx.x == 0) *total = all / divisor;
 }
 
 // gx[n, c] = (exp(x[n, c] - lse[n]) - [c == t[n]]) * scale * g[n * grad_stride]
@@ -216,6 +260,36 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Ten
           static_cast<const T*>(logits.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
           static_cast<T*>(losses.data_ptr()), static_cast<T*>(lse.data_ptr()), rows, cols,
           -std::numeric_limits<T>::infinity());
+    });
+    EMBER_CUDA_CHECK_LAUNCH();
+  });
+}
+
+// The grid of the per-row kernel (the Net's 100 x 10 logits: 13 blocks of 8 warps, a row per
+// warp) combined by the last block. A stream without a ticket slot gets one block of
+// kSingleBlockThreads instead (slower for many rows, still one launch and deterministic).
+void cross_entropy_forward_reduced(const Tensor& logits, const Tensor& target, const Tensor& total, const Tensor& lse,
+                                   bool mean) {
+  constexpr int kSingleBlockThreads = 1024;
+  int64_t rows = logits.size(0), cols = logits.size(1);
+  if (rows == 0) return;
+  cudaStream_t stream = stream_of(logits);
+  const int ticket_slot = block_ticket_slot(logits.device().index, stream);
+  dispatch_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = decltype(tag);
+    launch_rows(rows, cols, [&](auto group, int blocks) {
+      int threads = kBlockSize;
+      if (blocks > 1 && ticket_slot < 0) {
+        blocks = 1;
+        threads = kSingleBlockThreads;
+      }
+      Tensor partials;  // freed on this stream after the launch: the caching allocator orders reuse
+      if (blocks > 1) partials = empty({blocks}, TensorOptions(logits.dtype()).with_device(logits.device()));
+      cross_entropy_rows_reduced<T, decltype(group)><<<blocks, threads, 0, stream>>>(
+          static_cast<const T*>(logits.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
+          static_cast<T*>(lse.data_ptr()), partials.defined() ? static_cast<T*>(partials.data_ptr()) : nullptr,
+          static_cast<T*>(total.data_ptr()), rows, cols, -std::numeric_limits<T>::infinity(),
+          static_cast<T>(mean ? static_cast<double>(rows) : 1.0), ticket_slot);
     });
     EMBER_CUDA_CHECK_LAUNCH();
   });

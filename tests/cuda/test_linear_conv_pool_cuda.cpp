@@ -129,3 +129,46 @@ TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {xp, b10}, 1e-4, 1e-5);
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}, in[1]); }, {xp, b10}, 1e-4, 1e-5);
 }
+
+// The fused pool + bias + relu's backward in one launch (max_pool2d_backward_with_bias): several
+// blocks per channel whose bias partials the last block combines, or one block per channel.
+TEST_CASE("cuda max_pool2d_relu with a bias: one-launch backward at the Net's and odd shapes", "[pool][fused][cuda]") {
+  // The Net's two conv blocks (100 x 10 x 24x24 -> 12x12, 100 x 20 x 8x8 -> 4x4).
+  Tensor x1 = leaf(distinct_tensor({100, 10, 24, 24}, 41)), b10 = leaf(nonzero_tensor({10}, 42));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {x1, b10}, 1e-4, 1e-4);
+  Tensor x2 = leaf(distinct_tensor({100, 20, 8, 8}, 43)), b20 = leaf(nonzero_tensor({20}, 44));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {x2, b20}, 1e-4, 1e-4);
+  // H and W not multiples of the kernel: the last rows and columns lie in no window (gradient 0).
+  Tensor odd = leaf(distinct_tensor({3, 4, 25, 23}, 45)), b4 = leaf(nonzero_tensor({4}, 46));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {odd, b4}, 1e-4, 1e-5);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 4}, in[1]); }, {odd, b4}, 1e-4, 1e-5);
+  // Many blocks per channel (2 channels of 64 x 31x30 inputs), and a single image (batch 1).
+  Tensor many = leaf(distinct_tensor({64, 2, 31, 30}, 47)), b2 = leaf(nonzero_tensor({2}, 48));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {many, b2}, 1e-4, 1e-4);
+  Tensor one = leaf(distinct_tensor({1, 5, 13, 11}, 49)), b5 = leaf(nonzero_tensor({5}, 50));
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 3}, in[1]); }, {one, b5}, 1e-4, 1e-5);
+  // Only the bias wants a gradient.
+  Tensor frozen = distinct_tensor({100, 10, 24, 24}, 41);
+  check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {frozen, b10}, 1e-4,
+                    1e-4);
+}
+
+TEST_CASE("cuda max_pool2d_relu with a bias: gradients are bit-identical run to run", "[pool][fused][cuda]") {
+  // The CUDA-graph == eager test relies on it: the bias partials are summed in a fixed order,
+  // whichever block finishes last.
+  for (DType dtype : {kFloat32, kFloat64}) {
+    INFO(dtype_name(dtype));
+    Tensor x = distinct_tensor({100, 10, 24, 24}, 51).to(dtype).to(cuda_device(0));
+    Tensor b = nonzero_tensor({10}, 52).to(dtype).to(cuda_device(0));
+    Tensor g = random_tensor({100, 10, 12, 12}, 53, -1.0, 1.0).to(dtype).to(cuda_device(0));
+    auto run = [&] {
+      Tensor xr = leaf(x.clone()), br = leaf(b.clone());
+      max_pool2d_relu(xr, {2, 2}, br).backward(g);
+      std::vector<double> values = xr.grad().to(kCPU).to_vector<double>(), bias = br.grad().to(kCPU).to_vector<double>();
+      values.insert(values.end(), bias.begin(), bias.end());
+      return values;
+    };
+    const std::vector<double> first = run();
+    CHECK(run() == first);
+  }
+}

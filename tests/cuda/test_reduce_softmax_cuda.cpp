@@ -103,6 +103,36 @@ TEST_CASE("cuda: cross_entropy and nll_loss", "[cuda][softmax]") {
   }
 }
 
+// Mean and sum reduce the row losses in the row kernel's launch: one block (batch 1), several
+// combined by the last block (100 rows: 13 blocks; 70000: every block of the grid, many rows each).
+TEST_CASE("cuda: cross_entropy mean and sum reduced in one launch", "[cuda][softmax]") {
+  for (int64_t rows : {1, 100, 1000, 70001}) {
+    Tensor logits = random_tensor({rows, 10}, 60 + static_cast<uint64_t>(rows), -4, 4).set_requires_grad(true);
+    Tensor target = class_targets(rows, 10, 61);
+    for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
+      INFO(rows << " rows, reduction " << static_cast<int>(r));
+      check_cuda([r](const TensorList& t) { return cross_entropy(t[0], t[1], r); }, {logits, target}, "cross_entropy");
+    }
+  }
+  // Long rows (a block per row) reduced the same way.
+  Tensor wide = random_tensor({40, 2000}, 62, -4, 4).set_requires_grad(true);
+  Tensor wide_target = class_targets(40, 2000, 63);
+  check_cuda([](const TensorList& t) { return cross_entropy(t[0], t[1], Reduction::Mean); }, {wide, wide_target},
+             "cross_entropy with 2000 classes");
+}
+
+TEST_CASE("cuda: reduced cross_entropy is bit-identical run to run", "[cuda][softmax]") {
+  for (DType dtype : {kFloat32, kFloat64}) {
+    INFO(dtype_name(dtype));
+    Tensor logits = random_tensor({70001, 10}, 64, -4, 4).to(dtype).to(cuda_device(0));
+    Tensor target = class_targets(70001, 10, 65).to(cuda_device(0));
+    for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
+      const double first = cross_entropy(logits, target, r).item();
+      CHECK(cross_entropy(logits, target, r).item() == first);
+    }
+  }
+}
+
 TEST_CASE("cuda: dropout masks match the CPU bit for bit", "[cuda][dropout]") {
   Tensor x = input({1000, 37}, 11);
   check_cuda([](const TensorList& t) {
