@@ -18,13 +18,13 @@ std::string graph_capture_blocker(const Options&, Device device, bool distribute
 }
 
 GraphedStep::GraphedStep(std::function<void(const Tensor&)> step, Device device, int64_t batch, bool use_graph,
-                         bool required)
-    : step_(std::move(step)), use_graph_(use_graph), required_(required) {
+                         bool required, int64_t eager_steps)
+    : step_(std::move(step)), use_graph_(use_graph), required_(required), eager_steps_before_capture_(eager_steps) {
   if (use_graph_) graph_index_ = empty({batch}, TensorOptions(kInt64).with_device(device));
 }
 
 void GraphedStep::run(const Tensor& index) {
-  if (!use_graph_ || eager_steps_ < kEagerStepsBeforeCapture) {
+  if (!use_graph_ || eager_steps_ < eager_steps_before_capture_) {
     step_(index);
     ++eager_steps_;
     return;

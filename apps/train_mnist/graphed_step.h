@@ -20,23 +20,27 @@ std::string graph_capture_blocker(const Options& options, ember::Device device, 
 
 class GraphedStep {
  public:
-  // step(index) runs one training step on the batch that `index` (int64, on the device) picks.
-  // use_graph: capture and replay; required: a failed capture is an error instead of a fallback.
-  GraphedStep(std::function<void(const ember::Tensor&)> step, ember::Device device, int64_t batch, bool use_graph,
-              bool required);
+  // Steps run eagerly before the capture: cuDNN picks its algorithms, the optimizer makes its state,
+  // the allocator warms up.
+  static constexpr int64_t kWarmupSteps = 3;
 
-  // Eager for the first few steps (cuDNN picks its algorithms, the optimizer makes its state, the
-  // allocator warms up), then the step is captured once and every later call is a replay.
+  // step(index) runs one training step on the batch that `index` (int64, on the device) picks.
+  // use_graph: capture and replay; required: a failed capture is an error instead of a fallback;
+  // eager_steps: steps before the capture (kWarmupSteps, more when some are to be profiled).
+  GraphedStep(std::function<void(const ember::Tensor&)> step, ember::Device device, int64_t batch, bool use_graph,
+              bool required, int64_t eager_steps = kWarmupSteps);
+
+  // Eager for the first eager_steps steps, then the step is captured once and every later call is a
+  // replay.
   void run(const ember::Tensor& index);
   // Something the capture baked in changed (the learning rate): capture again at the next step.
   void recapture() { graph_.reset(); }
   bool using_graph() const { return use_graph_; }
 
  private:
-  static constexpr int kEagerStepsBeforeCapture = 3;
-
   std::function<void(const ember::Tensor&)> step_;
   bool use_graph_, required_;
+  int64_t eager_steps_before_capture_;
   int64_t eager_steps_ = 0;
   ember::cuda::Graph graph_;
   ember::Tensor graph_index_;  // the fixed-address input the graph reads its batch's indices from

@@ -39,6 +39,18 @@ void MetricsLog::print_bench_summary(double samples_per_epoch) const {
   if (!options_.metrics_json.empty()) write_json();
 }
 
+void MetricsLog::record_profile(std::vector<ember::profiler::KernelStats> stats, int64_t steps) {
+  profile_ = std::move(stats);
+  profile_steps_ = steps;
+  const bool gpu = device_.rfind("cuda", 0) == 0;
+  std::printf("profile: kernel time per training step, mean of %lld eager steps (%s)\n%s",
+              static_cast<long long>(steps),
+              gpu ? "device time of each call, launch latency excluded" : "wall time of each call",
+              ember::profiler::format(profile_, steps).c_str());
+  std::fflush(stdout);
+  if (!options_.metrics_json.empty()) write_json();
+}
+
 void MetricsLog::write_json() const {
   nlohmann::json epochs = nlohmann::json::array();
   std::vector<double> epoch_seconds;
@@ -62,6 +74,19 @@ void MetricsLog::write_json() const {
                         {"options", {{"batch_size", o.batch_size}, {"lr", o.lr}, {"momentum", o.momentum},
                                      {"optimizer", o.optimizer}, {"seed", o.seed}, {"bench", o.bench},
                                      {"cuda_graph", o.cuda_graph}}}};
+  if (profile_steps_ > 0) {
+    nlohmann::json kernels = nlohmann::json::array();
+    for (const ember::profiler::KernelStats& k : profile_) {
+      kernels.push_back({{"kernel", k.name},
+                         {"device", k.device},
+                         {"calls_per_step", static_cast<double>(k.calls) / profile_steps_},
+                         {"us_per_call", k.total_us / k.calls},
+                         {"us_per_step", k.total_us / profile_steps_},
+                         {"min_us", k.min_us},
+                         {"max_us", k.max_us}});
+    }
+    doc["profile"] = {{"steps", profile_steps_}, {"kernels", kernels}};
+  }
   if (o.bench) {
     doc["bench"] = {{"median_epoch_seconds", median_epoch_seconds()}, {"epoch_seconds", epoch_seconds},
                     {"device", device_}};

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <ember/core/profiler.h>
+
 #include "options.h"
 
 namespace train_mnist {
@@ -29,6 +31,8 @@ class MetricsLog {
   double median_epoch_seconds() const;
   // --bench: prints the median and adds it to the metrics JSON.
   void print_bench_summary(double samples_per_epoch) const;
+  // --profile: prints the kernel table of `steps` profiled steps and adds it to the metrics JSON.
+  void record_profile(std::vector<ember::profiler::KernelStats> stats, int64_t steps);
 
  private:
   void write_json() const;
@@ -37,6 +41,8 @@ class MetricsLog {
   std::string device_;
   int world_size_;
   std::vector<EpochMetrics> epochs_;
+  std::vector<ember::profiler::KernelStats> profile_;
+  int64_t profile_steps_ = 0;
 };
 
 }  // namespace train_mnist

@@ -42,12 +42,14 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   app.add_option("--gamma", o.gamma, "StepLR decay of the learning rate after each epoch (1: constant)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--seed", o.seed, "Random seed (initialisation, shuffling, dropout)")->capture_default_str();
-  app.add_option("--log-interval", o.log_interval, "Steps between progress lines when output is not a terminal")
+  app.add_option("--log-interval", o.log_interval,
+                 "Steps between progress lines when output is not a terminal (each shows the mean loss since the "
+                 "previous one)")
       ->check(CLI::Range(1, 1 << 30))->capture_default_str();
   app.add_option("--save-model", o.save_model, "Write a safetensors checkpoint here after each epoch (atomically)");
   app.add_option("--resume", o.resume, "Resume from a checkpoint written by --save-model");
   app.add_option("--limit-train", o.limit_train, "Train on the first N images only (0: all)")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
   app.add_option("--dataset", o.dataset, "mnist, or fashion (Fashion-MNIST: apt-get install dataset-fashion-mnist)")
       ->check(CLI::IsMember({"mnist", "fashion"}))->capture_default_str();
   app.add_option("--metrics-json", o.metrics_json, "Write per-epoch metrics to this JSON file");
@@ -58,7 +60,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                "them in the metrics JSON");
   app.add_option("--cuda-graph", o.cuda_graph,
                  "Capture the GPU training step once in a CUDA graph and replay it. auto: wherever valid (one "
-                 "process on a GPU, SGD or Adadelta), else eager; on: an error where not valid")
+                 "process on a GPU, any optimizer), else eager; on: an error where not valid")
       ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
   app.add_option("--cudnn-benchmark", o.cudnn_benchmark,
                  "Time every cuDNN convolution algorithm once per shape and keep the fastest (like "
@@ -72,9 +74,13 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                "Use --batch-size per rank (global batch = batch-size x world size) instead of splitting it");
   app.add_option("--dist-timeout", o.dist_timeout, "Seconds to wait for other ranks before failing")
       ->check(kPositive)->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 4096));
   app.add_flag("--normalize", o.normalize, "Normalise inputs with mean 0.1307, std 0.3081 (the seed uses x/255 only)");
   app.add_flag("--quiet", o.quiet, "Only print the per-epoch summary");
+  app.add_option("--profile", o.profile_steps,
+                 "Time every kernel of N eager training steps (after 3 warm-up steps; the CUDA graph, if any, is "
+                 "captured after them) and print the time per step of each kernel at the end")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

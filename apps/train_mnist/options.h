@@ -34,6 +34,7 @@ struct Options {
   int threads = 0;  // 0: all cores
   bool normalize = false;
   bool quiet = false;
+  int64_t profile_steps = 0;  // --profile: time every kernel of this many eager steps
 };
 
 // Parses argv; prints help/errors and returns the exit code to use when the program should stop.

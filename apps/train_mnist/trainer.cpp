@@ -181,10 +181,9 @@ int run_training(const Options& o, const char* argv0) {
                 static_cast<long long>(global_batch), o.optimizer.c_str(), o.lr, o.momentum, o.epochs);
   }
 
-  // One training step on the batch that `index` picks; the loss is added to loss_sum and kept in
-  // last_loss (both at fixed addresses, so that the step can be captured in a CUDA graph).
+  // One training step on the batch that `index` picks; the loss is added to loss_sum (at a fixed
+  // address, so that the step can be captured in a CUDA graph; the log prints means of it).
   Tensor loss_sum = zeros({}, TensorOptions(kFloat32).with_device(device));
-  Tensor last_loss = zeros({}, TensorOptions(kFloat32).with_device(device));
   auto run_step = [&](const Tensor& index) {
     Tensor images = index_select(train.images, 0, index);
     Tensor labels = index_select(train.labels, 0, index);
@@ -206,9 +205,14 @@ int run_training(const Options& o, const char* argv0) {
     if (data_parallel) data_parallel->sync_replicas();
     NoGradGuard no_grad;
     loss_sum.add_(loss.detach());
-    last_loss.copy_(loss.detach());
   };
-  GraphedStep train_step(run_step, device, local_batch, use_graph, o.cuda_graph == "on");
+  // --profile: the first epoch's steps [kWarmupSteps, kWarmupSteps + profile_steps) run eagerly
+  // with every kernel timed; the graph, if any, is captured after them.
+  const int64_t profile_begin = GraphedStep::kWarmupSteps, profile_end = profile_begin + o.profile_steps;
+  EMBER_CHECK(o.profile_steps == 0 || profile_end <= steps_per_epoch, "--profile ", o.profile_steps, " needs ",
+              profile_end, " steps in an epoch (", profile_begin, " of them warm-up) but an epoch has ", steps_per_epoch);
+  GraphedStep train_step(run_step, device, local_batch, use_graph, o.cuda_graph == "on", profile_end);
+  std::vector<profiler::KernelStats> profile;
 
   MetricsLog log(o, device.str(), world);
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
@@ -221,9 +225,12 @@ int run_training(const Options& o, const char* argv0) {
     int64_t steps_done = 0;
     for (int64_t step = 0; step < steps_per_epoch && !stop_requested; ++step) {
       Tensor index = permutation.narrow(0, step * global_batch + rank * local_batch, local_batch);
+      const bool profiled = o.profile_steps > 0 && epoch == start_epoch + 1 && step >= profile_begin && step < profile_end;
+      if (profiled && step == profile_begin) profiler::start();
       train_step.run(index);
+      if (profiled && step + 1 == profile_end) profile = profiler::stop();
       ++steps_done;
-      progress.step(step + 1, [&] { return last_loss.item(); });
+      progress.step(step + 1, [&] { return loss_sum.item(); });
     }
     progress.finish();
     if (device.is_cuda()) cuda::synchronize();
@@ -262,6 +269,7 @@ int run_training(const Options& o, const char* argv0) {
     return 130;
   }
   if (o.bench && lead) log.print_bench_summary(static_cast<double>(steps_per_epoch * global_batch));
+  if (o.profile_steps > 0 && lead) log.record_profile(std::move(profile), o.profile_steps);
   return 0;
 }
 

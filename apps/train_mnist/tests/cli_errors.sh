@@ -30,6 +30,8 @@ expect_error bad-optimizer "optimizer" --optimizer rmsprop
 expect_error bad-device "device" --device tpu
 expect_error bad-graph-mode "cuda-graph" --cuda-graph sometimes
 expect_error graph-on-cpu "cuda-graph on: it needs a CUDA device" --cuda-graph on --device cpu --limit-train 200 --epochs 1
+expect_error profile-too-long "profile 10 needs 13 steps in an epoch .* has 2" --profile 10 --limit-train 200 --epochs 1
+expect_error profile-negative "profile" --profile -1
 expect_error missing-dir "not a directory" --data-dir "$tmp/nowhere"
 mkdir -p "$tmp/empty"
 expect_error empty-dir "train-images" --data-dir "$tmp/empty"
