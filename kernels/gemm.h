@@ -49,6 +49,17 @@ namespace cpu { EMBER_GEMM_KERNELS }
 namespace cuda { EMBER_GEMM_KERNELS }
 #undef EMBER_GEMM_KERNELS
 
+// GEMM with a bias and an optional relu: what linear and linear_relu need, in one library call on
+// the GPU (cuBLASLt's bias epilogue, kernels/cuda/gemm_lt.cpp). The CPU versions (kernels/cpu/
+// gemm_bias.cpp) are the reference and reproduce the arithmetic of the unfused ops exactly.
+#define EMBER_GEMM_BIAS_KERNELS                                                                     \
+  /* c = a @ b + bias[col], then max(c, 0) if relu. a (M, K), b (K, N) with a BLAS layout, bias  \
+     (N) contiguous, c (M, N) contiguous; 2-D only, one dtype, float32 or float64. */               \
+  void gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c, bool relu);
+namespace cpu { EMBER_GEMM_BIAS_KERNELS }
+namespace cuda { EMBER_GEMM_BIAS_KERNELS }
+#undef EMBER_GEMM_BIAS_KERNELS
+
 // ---- Ember's hand-written SGEMM (kernels/cuda/sgemm.cu) ----------------------------------------
 // C = A @ B for row-major, densely packed FP32 device matrices A (M x K), B (K x N), C (M x N), on
 // the current stream of the current device. Any sizes; see sgemm.cu for the fast path's conditions.

@@ -5,6 +5,8 @@
 //   max_pool2d_relu(x, k, b) = relu(max_pool2d(x, k) + b[c]) = relu(max_pool2d(x + b[c], k)), as
 //   the bias is constant over a window: a convolution's bias folded into the pool (no pass over
 //   the convolution's output to add it);  gb[c] = sum of g where the output is > 0.
+// linear_relu (GEMM + bias + relu, its backward reusing bias_relu_backward) lives in
+// ops/linear_ops.cpp, next to linear, whose checks it shares.
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/fused.h>
 #include <ember/ops/max_pool_backward.h>

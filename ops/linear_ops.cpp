@@ -1,9 +1,12 @@
-// matmul and linear (kernels/gemm.h: OpenBLAS on the CPU, cuBLAS on the GPU).
+// matmul and linear (kernels/gemm.h: OpenBLAS on the CPU, cuBLAS on the GPU; linear with a bias
+// through gemm_bias, one cuBLASLt call with the bias in its epilogue).
 //   C = A @ B:          dA = g @ B^T,  dB = A^T @ g
 //   y = x @ W^T + b:    dx = g @ W,    dW = g^T @ x,   db = sum of g over rows
+//   y = relu(x @ W^T + b) (linear_relu, fused): the same with gz = g * (y > 0) in place of g
 // Transposed operands are passed to the GEMM as strided views (no copies); the backward formulas
 // are written with matmul itself, which records nothing under the engine's no_grad.
 #include <ember/kernels/dispatch.h>
+#include <ember/kernels/fused.h>
 #include <ember/kernels/gemm.h>
 #include <ember/ops/op_utils.h>
 #include <ember/ops/ops.h>
@@ -68,6 +71,52 @@ class LinearBackward : public autograd::Node {
   Tensor x_, weight_;
 };
 
+// The checks linear and linear_relu share; bias may be undefined.
+void check_linear_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  ops::check_same_device_dtype(op, {{"input", &x}, {"weight", &weight}});
+  if (bias.defined()) ops::check_same_device_dtype(op, {{"input", &x}, {"bias", &bias}});
+  ops::check_floating(op, x);
+  ops::check_dim(op, x, 2, "(N, in_features) as input");
+  ops::check_dim(op, weight, 2, "(out_features, in_features) as weight");
+  EMBER_CHECK(x.size(1) == weight.size(1), op, ": input has ", x.size(1), " features but weight expects ",
+              weight.size(1), ": ", ops::describe({{"input", &x}, {"weight", &weight}}));
+  EMBER_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)), op,
+              ": expected bias of shape [", weight.size(0), "], got ", bias.defined() ? bias.str() : "");
+}
+
+// y = relu(x @ W^T + b), from the saved output: gz = g * (y > 0) and db = sum of gz over rows in one
+// bias_relu_backward launch, then dx = gz @ W and dW = gz^T @ x as in LinearBackward.
+class LinearReluBackward : public autograd::Node {
+ public:
+  LinearReluBackward(const Tensor& x, const Tensor& weight, const Tensor& out)
+      : x_(x.detach()), weight_(weight.detach()), out_(out.detach()) {}
+  std::string name() const override { return "LinearReluBackward"; }
+  void release_saved() override {
+    x_ = Tensor();
+    weight_ = Tensor();
+    out_ = Tensor();
+  }
+  TensorList apply(TensorList&& grads) override {
+    check_not_released();
+    const bool need_pre = needs_input_grad(0) || needs_input_grad(1);
+    Tensor grad_pre = need_pre ? ops::empty_as(out_, out_.sizes()) : Tensor();
+    Tensor grad_bias = needs_input_grad(2) ? ops::empty_as(out_, {out_.size(1)}) : Tensor();
+    if (out_.numel() == 0) {  // no launch for an empty batch; the bias gradient is an empty sum
+      if (grad_bias.defined()) grad_bias.fill_(0.0);
+    } else {
+      EMBER_KERNEL(out_.device(), bias_relu_backward, grads[0].contiguous(), out_, grad_pre, grad_bias);
+    }
+    TensorList out(next_edges().size());
+    if (needs_input_grad(0)) out[0] = matmul(grad_pre, weight_);
+    if (needs_input_grad(1)) out[1] = matmul(grad_pre.t(), x_);
+    out[2] = grad_bias;
+    return out;
+  }
+
+ private:
+  Tensor x_, weight_, out_;
+};
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -86,26 +135,28 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  ops::check_same_device_dtype("linear", {{"input", &x}, {"weight", &weight}});
-  if (bias.defined()) ops::check_same_device_dtype("linear", {{"input", &x}, {"bias", &bias}});
-  ops::check_floating("linear", x);
-  ops::check_dim("linear", x, 2, "(N, in_features) as input");
-  ops::check_dim("linear", weight, 2, "(out_features, in_features) as weight");
-  EMBER_CHECK(x.size(1) == weight.size(1), "linear: input has ", x.size(1), " features but weight expects ",
-              weight.size(1), ": ", ops::describe({{"input", &x}, {"weight", &weight}}));
-  EMBER_CHECK(!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(0)),
-              "linear: expected bias of shape [", weight.size(0), "], got ", bias.defined() ? bias.str() : "");
+  check_linear_args("linear", x, weight, bias);
   Tensor out = ops::empty_as(x, {x.size(0), weight.size(0)});
-  double beta = 0.0;
-  if (bias.defined()) {  // out starts as the bias rows; the GEMM accumulates onto it.
-    out.copy_(ops::broadcast_view(bias.detach(), out.sizes()));
-    beta = 1.0;
-  }
-  EMBER_KERNEL(x.device(), gemm, gemm_operand(x), gemm_operand(transposed(weight)), out, 1.0, beta);
+  if (bias.defined())  // one cuBLASLt call with a bias epilogue on the GPU
+    EMBER_KERNEL(x.device(), gemm_bias, gemm_operand(x), gemm_operand(transposed(weight)),
+                 bias.detach().contiguous(), out, false);
+  else
+    EMBER_KERNEL(x.device(), gemm, gemm_operand(x), gemm_operand(transposed(weight)), out, 1.0, 0.0);
   TensorList inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   if (!autograd::any_requires_grad(inputs)) return out;
   return autograd::record(std::make_shared<LinearBackward>(x, weight), inputs, out);
+}
+
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  EMBER_CHECK(bias.defined(), "linear_relu: expected a bias of shape [", weight.defined() ? weight.size(0) : 0,
+              "], got an undefined tensor");
+  check_linear_args("linear_relu", x, weight, bias);
+  Tensor out = ops::empty_as(x, {x.size(0), weight.size(0)});
+  EMBER_KERNEL(x.device(), gemm_bias, gemm_operand(x), gemm_operand(transposed(weight)), bias.detach().contiguous(),
+               out, true);
+  if (!autograd::any_requires_grad({x, weight, bias})) return out;
+  return autograd::record(std::make_shared<LinearReluBackward>(x, weight, out), {x, weight, bias}, out);
 }
 
 }  // namespace ember

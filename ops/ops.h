@@ -85,6 +85,10 @@ Tensor dropout(const Tensor& x, double p, bool training);
 // ---- fused (ops/fused_ops.cpp): one kernel where the unfused version would take several ----
 // relu(x + bias), bias broadcast over dim 1 (channels/features).
 Tensor bias_relu(const Tensor& x, const Tensor& bias);
+// relu(linear(x, weight, bias)): x (N, in), weight (out, in), bias (out), required -> (N, out). One
+// cuBLASLt call with a bias + relu epilogue on the GPU; backward: the bias_relu backward kernel on
+// the saved output (relu mask and bias gradient), then linear's two GEMMs (ops/linear_ops.cpp).
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // relu(max_pool2d(x) + bias): pooling and activation in one pass (stride = kernel). The optional
 // bias (C) is a convolution's, folded in: conv2d(x, w) then max_pool2d_relu(., k, b) equals
 // relu(max_pool2d(conv2d(x, w, b), k)) without a pass over the convolution's output to add b.

@@ -6,6 +6,7 @@
 #include <ember/kernels/cpu/parallel.h>
 #include <ember/kernels/pool.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -139,6 +140,69 @@ TEST_CASE("matmul and linear reject bad shapes, dtypes and devices", "[linear]")
   CHECK_THROWS_WITH(linear(a, random_tensor({4, 5}, 4)), Catch::Contains("linear: input has 3 features"));
   CHECK_THROWS_WITH(linear(a, random_tensor({4, 3}, 4), random_tensor({5}, 5)),
                     Catch::Contains("linear: expected bias of shape [4]"));
+}
+
+namespace {
+// The gradients of `leaves` from y.backward(g), leaving the leaves without .grad afterwards.
+TensorList leaf_grads(const Tensor& y, const Tensor& g, const TensorList& leaves) {
+  for (const Tensor& t : leaves) t.set_grad(Tensor());
+  y.backward(g);
+  TensorList grads;
+  for (const Tensor& t : leaves) {
+    grads.push_back(t.grad());
+    t.set_grad(Tensor());
+  }
+  return grads;
+}
+}  // namespace
+
+TEST_CASE("linear_relu equals bias_relu(linear(x, w), b) bit for bit and passes gradcheck", "[linear][fused]") {
+  std::mt19937_64 rng(11);
+  auto size_in = [&](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng() % uint64_t(hi - lo + 1)); };
+  for (int round = 0; round < 4; ++round) {
+    const int64_t n = size_in(1, 6), in = size_in(1, 7), out = size_in(1, 6);
+    INFO("x [" << n << ", " << in << "], weight [" << out << ", " << in << "]");
+    Tensor x = leaf(distinct_tensor({n, in}, 10 + round)), w = leaf(random_tensor({out, in}, 20 + round));
+    Tensor b = leaf(random_tensor({out}, 30 + round, -0.3, 0.3));
+    // The CPU keeps the unfused ops' arithmetic: same values and gradients, to the last bit.
+    Tensor fused = linear_relu(x, w, b), unfused = bias_relu(linear(x, w), b);
+    CHECK(expect_close(fused, unfused, 0.0) == "");
+    Tensor g = random_tensor({n, out}, 40 + round);
+    const TensorList fused_grads = leaf_grads(fused, g, {x, w, b});
+    const TensorList unfused_grads = leaf_grads(unfused, g, {x, w, b});
+    for (size_t i = 0; i < 3; ++i) CHECK(expect_close(fused_grads[i], unfused_grads[i], 0.0) == "");
+    CHECK(gradcheck([](const TensorList& t) { return linear_relu(t[0], t[1], t[2]); }, {x, w, b}) == "");
+    // The bias without a gradient, and the bias alone with one.
+    Tensor fixed_b = b.detach();
+    CHECK(gradcheck([&](const TensorList& t) { return linear_relu(t[0], t[1], fixed_b); }, {x, w}) == "");
+    Tensor fixed_x = x.detach(), fixed_w = w.detach();
+    CHECK(gradcheck([&](const TensorList& t) { return linear_relu(fixed_x, fixed_w, t[0]); }, {b}) == "");
+  }
+  // The Net's fc1 shape, some outputs clamped; a transposed (non-contiguous) x.
+  Tensor x = leaf(distinct_tensor({5, 32}, 50)), w = leaf(random_tensor({7, 32}, 51)), b = leaf(random_tensor({7}, 52));
+  Tensor y = linear_relu(x, w, b);
+  const std::vector<double> values = y.detach().to_vector<double>();
+  CHECK(std::count(values.begin(), values.end(), 0.0) > 0);
+  CHECK(std::count_if(values.begin(), values.end(), [](double v) { return v > 0; }) > 0);
+  Tensor xt = leaf(distinct_tensor({9, 4}, 53)), w2 = leaf(random_tensor({5, 9}, 54));
+  Tensor b2 = leaf(random_tensor({5}, 55, -0.3, 0.3));
+  CHECK(gradcheck([](const TensorList& t) { return linear_relu(t[0].t(), t[1], t[2]); }, {xt, w2, b2}) == "");
+}
+
+TEST_CASE("linear_relu rejects bad arguments; an empty batch has a zero bias gradient", "[linear][fused]") {
+  Tensor x = random_tensor({2, 3}, 1), w = random_tensor({4, 3}, 2);
+  CHECK_THROWS_WITH(linear_relu(x, w, Tensor()), Catch::Contains("linear_relu: expected a bias of shape [4]"));
+  CHECK_THROWS_WITH(linear_relu(x, w, random_tensor({5}, 3)), Catch::Contains("linear_relu: expected bias of shape [4]"));
+  CHECK_THROWS_WITH(linear_relu(x, random_tensor({4, 5}, 4), random_tensor({4}, 3)),
+                    Catch::Contains("linear_relu: input has 3 features"));
+  CHECK_THROWS_WITH(linear_relu(x, w, random_tensor({4}, 3, -1, 1, kFloat32)), Catch::Contains("one dtype"));
+  Tensor empty_x = leaf(random_tensor({0, 3}, 5)), b = leaf(random_tensor({4}, 6)), wl = leaf(w);
+  Tensor y = linear_relu(empty_x, wl, b);
+  CHECK(y.sizes() == Shape{0, 4});
+  const TensorList grads = leaf_grads(y, ones({0, 4}, kFloat64), {empty_x, wl, b});
+  CHECK(grads[0].sizes() == Shape{0, 3});
+  CHECK(expect_close(grads[1], zeros({4, 3}, kFloat64), 0.0) == "");
+  CHECK(expect_close(grads[2], zeros({4}, kFloat64), 0.0) == "");
 }
 
 // ---- conv2d --------------------------------------------------------------------------------

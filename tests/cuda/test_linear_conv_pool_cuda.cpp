@@ -5,6 +5,7 @@
 //   sums in its own order, over up to C*R*S*N*P*Q terms in backward-filter).
 #include <catch2/catch.hpp>
 
+#include <ember/core/cuda_graph.h>
 #include <ember/ember.h>
 #include <ember/kernels/gemm.h>
 
@@ -53,6 +54,74 @@ TEST_CASE("cuda linear matches the CPU, with and without bias", "[linear][cuda]"
   Tensor x = leaf(nonzero_tensor({100, 320}, 1)), w = leaf(nonzero_tensor({50, 320}, 2)), b = leaf(nonzero_tensor({50}, 3));
   check_both_dtypes([](const TensorList& in) { return linear(in[0], in[1], in[2]); }, {x, w, b}, 1e-4, 1e-4);
   check_both_dtypes([](const TensorList& in) { return linear(in[0], in[1]); }, {x, w}, 1e-4, 1e-4);
+}
+
+// linear with a bias and linear_relu: one cuBLASLt call with a bias (+ relu) epilogue, or the unfused
+// fallback where Lt refuses the key (perhaps float64, odd alignments); forward and all gradients.
+TEST_CASE("cuda linear with a bias and linear_relu (cuBLASLt epilogues) match the CPU", "[linear][fused][cuda]") {
+  struct Case {
+    int64_t rows, in, out;
+  };
+  // The Net's fc1 and fc2, one row, odd sizes, one output feature.
+  for (const Case& c : {Case{100, 320, 50}, Case{100, 50, 10}, Case{1, 13, 7}, Case{7, 13, 5}, Case{9, 4, 1}}) {
+    INFO("x [" << c.rows << ", " << c.in << "] -> " << c.out);
+    const uint64_t seed = static_cast<uint64_t>(c.rows * 1000 + c.in * 10 + c.out);
+    Tensor x = leaf(nonzero_tensor({c.rows, c.in}, seed)), w = leaf(nonzero_tensor({c.out, c.in}, seed + 1));
+    Tensor b = leaf(nonzero_tensor({c.out}, seed + 2));
+    check_both_dtypes([](const TensorList& in) { return linear(in[0], in[1], in[2]); }, {x, w, b}, 1e-4, 1e-4);
+    check_both_dtypes([](const TensorList& in) { return linear_relu(in[0], in[1], in[2]); }, {x, w, b}, 1e-4, 1e-4);
+    // A bias without a gradient, and a transposed (non-contiguous) x.
+    Tensor frozen_b = b.detach();
+    check_both_dtypes([](const TensorList& in) { return linear_relu(in[0], in[1], in[2]); }, {x, w, frozen_b}, 1e-4,
+                      1e-4);
+    Tensor xt = leaf(nonzero_tensor({c.in, c.rows}, seed + 3));
+    check_both_dtypes([](const TensorList& in) { return linear(in[0].t(), in[1], in[2]); }, {xt, w, b}, 1e-4, 1e-4);
+    check_both_dtypes([](const TensorList& in) { return linear_relu(in[0].t(), in[1], in[2]); }, {xt, w, b}, 1e-4,
+                      1e-4);
+  }
+}
+
+TEST_CASE("cuda linear_relu with misaligned views and an empty batch matches the CPU", "[linear][fused][cuda]") {
+  // Offsets of one element: x rows with a leading dimension of 321, a bias 4 bytes past its allocation.
+  Tensor x = leaf(nonzero_tensor({100, 321}, 61)), w = leaf(nonzero_tensor({50, 320}, 62));
+  Tensor b = leaf(nonzero_tensor({51}, 63));
+  check_both_dtypes([](const TensorList& in) { return linear_relu(in[0].slice(1, 1, 321), in[1], in[2].slice(0, 1, 51)); },
+                    {x, w, b}, 1e-4, 1e-4);
+  check_both_dtypes([](const TensorList& in) { return linear(in[0].slice(1, 1, 321), in[1], in[2].slice(0, 1, 51)); },
+                    {x, w, b}, 1e-4, 1e-4);
+  Tensor none = leaf(nonzero_tensor({0, 320}, 64)), b50 = leaf(nonzero_tensor({50}, 65));
+  check_both_dtypes([](const TensorList& in) { return linear_relu(in[0], in[1], in[2]); }, {none, w, b50}, 1e-4, 1e-4);
+}
+
+TEST_CASE("cuda linear_relu replays in a CUDA graph (its first call with a shape inside the capture)",
+          "[linear][fused][cuda][graph]") {
+  cuda::StreamGuard guard(cuda::create_stream(0));
+  Device dev = cuda_device(0);
+  // Warm-up outside the capture with another shape (creates the handles); the captured shape's
+  // algorithm is chosen during the capture.
+  linear_relu(random_tensor({3, 5}, 70, -1, 1, kFloat32).to(dev), random_tensor({2, 5}, 71, -1, 1, kFloat32).to(dev),
+              random_tensor({2}, 72, -1, 1, kFloat32).to(dev));
+  Tensor x = random_tensor({37, 19}, 73, -1, 1, kFloat32).to(dev), w = random_tensor({11, 19}, 74, -1, 1, kFloat32).to(dev);
+  Tensor b = random_tensor({11}, 75, -1, 1, kFloat32).to(dev), w2 = random_tensor({11, 11}, 76, -1, 1, kFloat32).to(dev);
+  Tensor y = empty({37, 11}, TensorOptions(kFloat32).with_device(dev));
+  cuda::Graph graph;
+  graph.capture_begin();
+  {
+    NoGradGuard no_grad;
+    y.copy_(linear(linear_relu(x, w, b), w2.t(), b));  // then a transposed weight
+  }
+  graph.capture_end();
+  for (uint64_t seed = 77; seed < 80; ++seed) {
+    Tensor fresh = random_tensor({37, 19}, seed, -1, 1, kFloat32);
+    x.copy_(fresh);
+    graph.replay();
+    Tensor wc = w.to(kCPU), bc = b.to(kCPU), w2c = w2.to(kCPU);
+    Tensor expected = linear(linear_relu(fresh, wc, bc), w2c.t(), bc);
+    std::string why;
+    const bool close = testing::all_close(y.to(kCPU), expected, 1e-4, 1e-5, &why);
+    INFO(why);
+    CHECK(close);
+  }
 }
 
 TEST_CASE("cuda linear/matmul reject mixed devices", "[linear][cuda]") {
