@@ -18,32 +18,60 @@ std::string graph_capture_blocker(const Options&, Device device, bool distribute
 }
 
 GraphedStep::GraphedStep(std::function<void(const Tensor&)> step, Device device, int64_t batch, bool use_graph,
-                         bool required, int64_t eager_steps)
-    : step_(std::move(step)), use_graph_(use_graph), required_(required), eager_steps_before_capture_(eager_steps) {
-  if (use_graph_) graph_index_ = empty({batch}, TensorOptions(kInt64).with_device(device));
+                         bool required, int64_t eager_steps, int64_t steps_per_replay)
+    : step_(std::move(step)), batch_(batch), use_graph_(use_graph), required_(required),
+      eager_steps_before_capture_(eager_steps) {
+  EMBER_CHECK(steps_per_replay >= 1, "GraphedStep: steps_per_replay must be >= 1, got ", steps_per_replay);
+  if (!use_graph_) return;
+  TensorOptions index_options = TensorOptions(kInt64).with_device(device);
+  single_.steps = 1;
+  single_.index = empty({batch}, index_options);
+  if (steps_per_replay > 1) {
+    multi_.steps = steps_per_replay;
+    multi_.index = empty({steps_per_replay * batch}, index_options);
+  }
 }
 
-void GraphedStep::run(const Tensor& index) {
+int64_t GraphedStep::next_run_steps(int64_t left) const {
+  if (!use_graph_ || eager_steps_ < eager_steps_before_capture_) return 1;
+  return multi_.steps > 1 && left >= multi_.steps ? multi_.steps : 1;
+}
+
+void GraphedStep::run(const Tensor& indices) {
+  const int64_t steps = indices.numel() / batch_;
+  EMBER_CHECK(steps == next_run_steps(steps) && indices.numel() == steps * batch_, "GraphedStep: run() got ",
+              indices.numel(), " indices, expected ", next_run_steps(steps), " batches of ", batch_);
   if (!use_graph_ || eager_steps_ < eager_steps_before_capture_) {
-    step_(index);
+    step_(indices);
     ++eager_steps_;
     return;
   }
-  // The batch's indices go where the graph reads them; then one launch runs the whole step.
-  graph_index_.copy_(index);
-  if (!graph_.captured()) {
+  replay(steps == 1 ? single_ : multi_, indices);
+}
+
+void GraphedStep::replay(Replay& r, const Tensor& indices) {
+  // The batches' indices go where the graph reads them; then one launch runs r.steps steps.
+  r.index.copy_(indices);
+  if (!r.graph.captured()) {
     try {
-      graph_.capture([&] { step_(graph_index_); });
+      r.graph.capture([&] {
+        for (int64_t i = 0; i < r.steps; ++i) step_(r.index.narrow(0, i * batch_, batch_));
+      });
     } catch (const Error& e) {
       if (required_) throw;
-      // Nothing captured has run: train this batch, and the rest, eagerly.
+      // Nothing captured has run: train these batches, and the rest, eagerly.
       std::fprintf(stderr, "train_mnist: CUDA graph capture failed, training without it: %s\n", e.what());
       use_graph_ = false;
-      step_(index);
+      for (int64_t i = 0; i < r.steps; ++i) step_(indices.narrow(0, i * batch_, batch_));
       return;
     }
   }
-  graph_.replay();
+  r.graph.replay();
+}
+
+void GraphedStep::recapture() {
+  multi_.graph.reset();
+  single_.graph.reset();
 }
 
 }  // namespace train_mnist

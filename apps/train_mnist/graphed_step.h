@@ -26,24 +26,36 @@ class GraphedStep {
 
   // step(index) runs one training step on the batch that `index` (int64, on the device) picks.
   // use_graph: capture and replay; required: a failed capture is an error instead of a fallback;
-  // eager_steps: steps before the capture (kWarmupSteps, more when some are to be profiled).
+  // eager_steps: steps before the capture (kWarmupSteps, more when some are to be profiled);
+  // steps_per_replay: training steps captured back to back in one graph (--cuda-graph-steps), so
+  // that one launch and one copy of indices serve that many steps.
   GraphedStep(std::function<void(const ember::Tensor&)> step, ember::Device device, int64_t batch, bool use_graph,
-              bool required, int64_t eager_steps = kWarmupSteps);
+              bool required, int64_t eager_steps = kWarmupSteps, int64_t steps_per_replay = 1);
 
-  // Eager for the first eager_steps steps, then the step is captured once and every later call is a
-  // replay.
-  void run(const ember::Tensor& index);
-  // Something the capture baked in changed (the learning rate): capture again at the next step.
-  void recapture() { graph_.reset(); }
+  // How many steps the next run() takes when `left` steps remain in the epoch: 1 while eager,
+  // steps_per_replay when that many remain, else 1 (the epoch's tail replays a one-step graph).
+  int64_t next_run_steps(int64_t left) const;
+  // Runs next_run_steps() steps; `indices` holds their batches one after another (int64, on the device).
+  void run(const ember::Tensor& indices);
+  // Something the capture baked in changed (the learning rate): capture again at the next run.
+  void recapture();
   bool using_graph() const { return use_graph_; }
 
  private:
+  // A captured run of `steps` steps and the fixed-address input it reads its batches' indices from.
+  struct Replay {
+    int64_t steps = 0;
+    ember::cuda::Graph graph;
+    ember::Tensor index;
+  };
+  void replay(Replay& r, const ember::Tensor& indices);
+
   std::function<void(const ember::Tensor&)> step_;
+  int64_t batch_;
   bool use_graph_, required_;
   int64_t eager_steps_before_capture_;
   int64_t eager_steps_ = 0;
-  ember::cuda::Graph graph_;
-  ember::Tensor graph_index_;  // the fixed-address input the graph reads its batch's indices from
+  Replay multi_, single_;  // steps_per_replay steps, and one (multi_ unused when steps_per_replay is 1)
 };
 
 }  // namespace train_mnist

@@ -62,6 +62,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                  "Capture the GPU training step once in a CUDA graph and replay it. auto: wherever valid (one "
                  "process on a GPU, any optimizer), else eager; on: an error where not valid")
       ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
+  app.add_option("--cuda-graph-steps", o.cuda_graph_steps,
+                 "Training steps captured back to back in one CUDA graph: one launch (and one copy of the "
+                 "batches' indices) serves that many steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
   app.add_option("--cudnn-benchmark", o.cudnn_benchmark,
                  "Time every cuDNN convolution algorithm once per shape and keep the fastest (like "
                  "torch.backends.cudnn.benchmark); off: cuDNN's heuristics, the same choice every run")

@@ -15,7 +15,9 @@ class Progress {
   template <typename LossSumFn>
   void step(int64_t step, LossSumFn&& read_loss_sum) {
     if (!enabled_) return;
-    bool draw = tty_ ? due_for_redraw(step) : (step % log_interval_ == 0 || step == steps_);
+    // Steps may advance several at a time (CUDA graph replays): a line is due when a multiple of
+    // the interval was reached or passed.
+    bool draw = tty_ ? due_for_redraw(step) : (step / log_interval_ > printed_step_ / log_interval_ || step == steps_);
     if (!draw) return;
     double loss_sum = read_loss_sum();
     print(step, (loss_sum - printed_loss_sum_) / static_cast<double>(step - printed_step_));

@@ -211,7 +211,8 @@ int run_training(const Options& o, const char* argv0) {
   const int64_t profile_begin = GraphedStep::kWarmupSteps, profile_end = profile_begin + o.profile_steps;
   EMBER_CHECK(o.profile_steps == 0 || profile_end <= steps_per_epoch, "--profile ", o.profile_steps, " needs ",
               profile_end, " steps in an epoch (", profile_begin, " of them warm-up) but an epoch has ", steps_per_epoch);
-  GraphedStep train_step(run_step, device, local_batch, use_graph, o.cuda_graph == "on", profile_end);
+  GraphedStep train_step(run_step, device, local_batch, use_graph, o.cuda_graph == "on", profile_end,
+                         o.cuda_graph_steps);
   std::vector<profiler::KernelStats> profile;
 
   MetricsLog log(o, device.str(), world);
@@ -223,14 +224,19 @@ int run_training(const Options& o, const char* argv0) {
     auto epoch_start = Clock::now();
     loss_sum.zero_();
     int64_t steps_done = 0;
-    for (int64_t step = 0; step < steps_per_epoch && !stop_requested; ++step) {
-      Tensor index = permutation.narrow(0, step * global_batch + rank * local_batch, local_batch);
+    for (int64_t step = 0; step < steps_per_epoch && !stop_requested;) {
+      // One step, or several replayed from one CUDA graph (one process only: their batches are
+      // then consecutive in the permutation).
+      const int64_t steps = train_step.next_run_steps(steps_per_epoch - step);
+      Tensor index = steps == 1 ? permutation.narrow(0, step * global_batch + rank * local_batch, local_batch)
+                                : permutation.narrow(0, step * global_batch, steps * global_batch);
       const bool profiled = o.profile_steps > 0 && epoch == start_epoch + 1 && step >= profile_begin && step < profile_end;
       if (profiled && step == profile_begin) profiler::start();
       train_step.run(index);
       if (profiled && step + 1 == profile_end) profile = profiler::stop();
-      ++steps_done;
-      progress.step(step + 1, [&] { return loss_sum.item(); });
+      step += steps;
+      steps_done += steps;
+      progress.step(step, [&] { return loss_sum.item(); });
     }
     progress.finish();
     if (device.is_cuda()) cuda::synchronize();

@@ -18,10 +18,10 @@ kernels = {k["kernel"]: k for k in profiled["profile"]["kernels"]}
 assert profiled["profile"]["steps"] == 4
 for name in ("conv2d_forward", "conv2d_backward_filter", "gemm", "index_select"):
     assert name in kernels, name + " missing from the profile"
-# Two convolutions forward, two filter gradients and six GEMMs per step.
+# Two convolutions forward, two filter gradients, four GEMMs and two GEMMs with a bias epilogue per step.
 assert kernels["conv2d_forward"]["calls_per_step"] == 2, kernels["conv2d_forward"]
 assert kernels["conv2d_backward_filter"]["calls_per_step"] == 2
-assert kernels["gemm"]["calls_per_step"] == 6
+assert kernels["gemm"]["calls_per_step"] == 4 and kernels["gemm_bias"]["calls_per_step"] == 2
 assert all(k["us_per_step"] > 0 for k in kernels.values())
 # Profiling times the step; it does not change what it computes.
 a, b = profiled["epochs"][0], plain["epochs"][0]
