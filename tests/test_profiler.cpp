@@ -2,21 +2,14 @@
 // kernel's name, nothing outside a recording is, and the table names every row.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-
 #include <ember/core/profiler.h>
 #include <ember/ember.h>
 
+#include "support/test_support.h"
+
 using namespace ember;
 
-namespace {
-
-const profiler::KernelStats* find_row(const std::vector<profiler::KernelStats>& stats, const std::string& name) {
-  auto it = std::find_if(stats.begin(), stats.end(), [&](const profiler::KernelStats& s) { return s.name == name; });
-  return it == stats.end() ? nullptr : &*it;
-}
-
-}  // namespace
+using testing::find_kernel_stats;
 
 TEST_CASE("profiler: counts and times each kernel call while recording", "[profiler]") {
   Tensor a = rand({64, 64}), b = rand({64, 64});
@@ -30,8 +23,8 @@ TEST_CASE("profiler: counts and times each kernel call while recording", "[profi
   CHECK_FALSE(profiler::is_recording());
   add(a, b);  // after: not counted
 
-  const profiler::KernelStats* binary = find_row(stats, "binary");
-  const profiler::KernelStats* gemm = find_row(stats, "gemm");
+  const profiler::KernelStats* binary = find_kernel_stats(stats, "binary");
+  const profiler::KernelStats* gemm = find_kernel_stats(stats, "gemm");
   REQUIRE(binary != nullptr);
   REQUIRE(gemm != nullptr);
   CHECK(binary->calls == 3);
@@ -59,9 +52,9 @@ TEST_CASE("profiler: autograd's backward kernels are recorded too", "[profiler]"
   Tensor y = max_pool2d(x, {2, 2});
   sum(y).backward();
   std::vector<profiler::KernelStats> stats = profiler::stop();
-  REQUIRE(find_row(stats, "max_pool2d_forward") != nullptr);
-  REQUIRE(find_row(stats, "max_pool2d_backward") != nullptr);
-  CHECK(find_row(stats, "max_pool2d_backward")->calls == 1);
+  REQUIRE(find_kernel_stats(stats, "max_pool2d_forward") != nullptr);
+  REQUIRE(find_kernel_stats(stats, "max_pool2d_backward") != nullptr);
+  CHECK(find_kernel_stats(stats, "max_pool2d_backward")->calls == 1);
 }
 
 TEST_CASE("profiler: a new recording starts empty; stop without start gives nothing", "[profiler]") {
@@ -72,7 +65,7 @@ TEST_CASE("profiler: a new recording starts empty; stop without start gives noth
   profiler::start();  // drops the relu
   add(a, a);
   std::vector<profiler::KernelStats> stats = profiler::stop();
-  CHECK(find_row(stats, "unary") == nullptr);
-  REQUIRE(find_row(stats, "binary") != nullptr);
+  CHECK(find_kernel_stats(stats, "unary") == nullptr);
+  REQUIRE(find_kernel_stats(stats, "binary") != nullptr);
   CHECK(profiler::stop().empty());
 }

@@ -20,19 +20,25 @@ namespace {
 //   grad_x[p, h, w] = grad_out[p, oh, ow] if indices[p, oh, ow] == h W + w, else 0
 // (an index of -1, where the fused relu cut the gradient, matches no input).
 template <typename T>
+__device__ __forceinline__ T gathered_grad(const detail::PoolGeometry& g, const T* __restrict__ grad_out,
+                                           const int64_t* __restrict__ indices, int64_t plane, int64_t at) {
+  const int64_t hp = at / g.W + g.ph, wp = at % g.W + g.pw;  // in padded coordinates
+  const int64_t oh = hp / g.sh, ow = wp / g.sw;
+  if (oh < g.P && ow < g.Q && hp - oh * g.sh < g.kh && wp - ow * g.sw < g.kw) {
+    const int64_t o = (plane * g.P + oh) * g.Q + ow;
+    if (indices[o] == at) return grad_out[o];
+  }
+  return T(0);
+}
+
+// One thread per input element, grid-stride.
+template <typename T>
 __global__ void max_pool2d_backward_gather_kernel(int64_t inputs, detail::PoolGeometry g, const T* __restrict__ grad_out,
                                                   const int64_t* __restrict__ indices, T* __restrict__ grad_x) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < inputs;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t plane = i / (g.H * g.W), at = i % (g.H * g.W);
-    const int64_t hp = at / g.W + g.ph, wp = at % g.W + g.pw;  // in padded coordinates
-    const int64_t oh = hp / g.sh, ow = wp / g.sw;
-    T grad = T(0);
-    if (oh < g.P && ow < g.Q && hp - oh * g.sh < g.kh && wp - ow * g.sw < g.kw) {
-      const int64_t o = (plane * g.P + oh) * g.Q + ow;
-      if (indices[o] == at) grad = grad_out[o];
-    }
-    grad_x[i] = grad;
+    grad_x[i] = gathered_grad(g, grad_out, indices, plane, at);
   }
 }
 
@@ -60,13 +66,7 @@ __global__ void max_pool2d_bias_backward_kernel(detail::PoolGeometry g, int64_t 
   T sum = T(0);
   for (int64_t j = slice * blockDim.x + threadIdx.x; j < channel_inputs; j += static_cast<int64_t>(slices) * blockDim.x) {
     const int64_t plane = (j / plane_size) * g.C + c, at = j % plane_size;
-    const int64_t hp = at / g.W + g.ph, wp = at % g.W + g.pw;  // in padded coordinates
-    const int64_t oh = hp / g.sh, ow = wp / g.sw;
-    T grad = T(0);
-    if (oh < g.P && ow < g.Q && hp - oh * g.sh < g.kh && wp - ow * g.sw < g.kw) {
-      const int64_t o = (plane * g.P + oh) * g.Q + ow;
-      if (indices[o] == at) grad = grad_out[o];
-    }
+    const T grad = gathered_grad(g, grad_out, indices, plane, at);
     grad_x[plane * plane_size + at] = grad;
     sum += grad;
   }

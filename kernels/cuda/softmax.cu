@@ -18,6 +18,24 @@ namespace {
 template <typename T>
 __device__ __forceinline__ T quiet_nan() { return static_cast<T>(NAN); }
 
+// The two passes every row kernel starts with, all-reduced over the row's group (every thread of
+// the group gets both): m = max_c x[c] and s = sum_c exp(x[c] - m), so that exp never overflows.
+template <typename T>
+struct RowExpSum {
+  T max, sum;
+};
+template <typename T, typename Group>
+__device__ __forceinline__ RowExpSum<T> row_exp_sum(const Group& group, const T* __restrict__ x, int64_t cols, T lowest,
+                                                    T* scratch) {
+  T m = lowest;
+  for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
+  m = group.allreduce(m, MaxOp{}, lowest, scratch);
+  T s = 0;
+  for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
+  s = group.allreduce(s, SumOp{}, T(0), scratch);
+  return {m, s};
+}
+
 // y[row, c] = x[row, c] - m - log(s)  (log)   or   exp(x[row, c] - m) / s,
 // with m = max_c x[row, c], s = sum_c exp(x[row, c] - m)
 template <typename T, typename Group>
@@ -27,12 +45,8 @@ __global__ void softmax_rows(const T* __restrict__ in, T* __restrict__ out, int6
   for (int64_t row = group.first_row(); row < rows; row += group.row_step()) {
     const T* x = in + row * cols;
     T* y = out + row * cols;
-    T m = lowest;
-    for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
-    m = group.allreduce(m, MaxOp{}, lowest, scratch);
-    T s = 0;
-    for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
-    s = group.allreduce(s, SumOp{}, T(0), scratch);
+    const RowExpSum<T> r = row_exp_sum(group, x, cols, lowest, scratch);
+    const T m = r.max, s = r.sum;
     if (log) {
       T shift = m + device_log(s);
       for (int64_t c = group.rank(); c < cols; c += group.size()) y[c] = x[c] - shift;
@@ -107,14 +121,9 @@ __device__ __forceinline__ T cross_entropy_row(const Group& group, const T* __re
                                                const int64_t* __restrict__ target, T* __restrict__ lse, int64_t row,
                                                int64_t cols, T lowest, T* scratch) {
   const T* x = logits + row * cols;
-  T m = lowest;
-  for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
-  m = group.allreduce(m, MaxOp{}, lowest, scratch);
-  T s = 0;
-  for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
-  s = group.allreduce(s, SumOp{}, T(0), scratch);
+  const RowExpSum<T> r = row_exp_sum(group, x, cols, lowest, scratch);
   if (group.rank() != 0) return T(0);
-  const T row_lse = m + device_log(s);
+  const T row_lse = r.max + device_log(r.sum);
   const int64_t t = target[row];
   lse[row] = row_lse;
   return t >= 0 && t < cols ? row_lse - x[t] : quiet_nan<T>();

@@ -2,8 +2,6 @@
 // caller's results are unchanged, and work captured in a CUDA graph is not timed.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-
 #include <ember/core/cuda_graph.h>
 #include <ember/core/profiler.h>
 #include <ember/ember.h>
@@ -12,14 +10,7 @@
 
 using namespace ember;
 
-namespace {
-
-const profiler::KernelStats* find_row(const std::vector<profiler::KernelStats>& stats, const std::string& name) {
-  auto it = std::find_if(stats.begin(), stats.end(), [&](const profiler::KernelStats& s) { return s.name == name; });
-  return it == stats.end() ? nullptr : &*it;
-}
-
-}  // namespace
+using testing::find_kernel_stats;
 
 TEST_CASE("profiler: CUDA calls are timed on the device", "[cuda][profiler]") {
   cuda::StreamGuard guard(cuda::create_stream(0));
@@ -31,8 +22,8 @@ TEST_CASE("profiler: CUDA calls are timed on the device", "[cuda][profiler]") {
   Tensor c = matmul(a, b);
   for (int i = 0; i < 4; ++i) add(a, b);
   std::vector<profiler::KernelStats> stats = profiler::stop();
-  const profiler::KernelStats* gemm = find_row(stats, "gemm");
-  const profiler::KernelStats* binary = find_row(stats, "binary");
+  const profiler::KernelStats* gemm = find_kernel_stats(stats, "gemm");
+  const profiler::KernelStats* binary = find_kernel_stats(stats, "binary");
   REQUIRE(gemm != nullptr);
   REQUIRE(binary != nullptr);
   CHECK(gemm->calls == 1);
@@ -60,7 +51,7 @@ TEST_CASE("profiler: work captured in a CUDA graph is not timed", "[cuda][profil
   });
   graph.replay();
   std::vector<profiler::KernelStats> stats = profiler::stop();
-  CHECK(find_row(stats, "unary") == nullptr);
+  CHECK(find_kernel_stats(stats, "unary") == nullptr);
   std::string why;
   const bool same = testing::all_close(y.to(kCPU), relu(x.to(kCPU)), 0, 0, &why);
   INFO(why);

@@ -115,4 +115,10 @@ std::string compare_cuda_with_cpu(const TensorFn& fn, const TensorList& cpu_inpu
   return "";
 }
 
+const profiler::KernelStats* find_kernel_stats(const std::vector<profiler::KernelStats>& stats, const std::string& name) {
+  for (const profiler::KernelStats& s : stats)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
 }  // namespace ember::testing

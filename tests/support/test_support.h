@@ -36,4 +36,7 @@ std::string gradcheck(const TensorFn& fn, const TensorList& inputs, GradcheckOpt
 std::string compare_cuda_with_cpu(const TensorFn& fn, const TensorList& cpu_inputs, double rtol, double atol,
                                   DType dtype = kFloat32);
 
+// The row of kernel `name` in a profiler recording, or nullptr.
+const profiler::KernelStats* find_kernel_stats(const std::vector<profiler::KernelStats>& stats, const std::string& name);
+
 }  // namespace ember::testing
