@@ -83,14 +83,46 @@ inline std::string sgemm_tile_name(const SgemmTile& t) {  // "128x128x8_b2"
 inline constexpr SgemmTile kSgemmTiles[] = {{128, 128, 8, 2}, {128, 128, 16, 1}, {128, 128, 16, 2},
                                             {128, 64, 8, 1},  {128, 64, 8, 4},   {64, 64, 8, 1},
                                             {64, 64, 8, 8}};
-// The steps of the SGEMM ladder in docs/perf-notes.md: 0 naive ... 5 the production kernel.
-inline constexpr int kSgemmSteps = 6;
+// The steps of the SGEMM ladder in docs/perf-notes.md: 0 naive ... 5 the production kernel,
+// 6 the warp-tiled kernel (kSgemmWarpTiles[0]).
+inline constexpr int kSgemmSteps = 7;
+
+// A configuration of the warp-tiled kernel (kernels/cuda/sgemm_warptile.cu): a block of
+// (bm / wm) * (bn / wn) warps computes a bm x bn tile of C, walking K in slices of bk; each warp
+// owns a wm x wn sub-tile, walked as wm_iter x wn_iter warp sub-tiles in which every lane holds
+// 4 x 4 outputs, so a lane owns (4 * wm_iter) x (4 * wn_iter). min_blocks as in SgemmTile.
+struct SgemmWarpTile {
+  int bm, bn, bk, wm, wn, wm_iter, wn_iter, min_blocks;
+};
+constexpr bool operator==(const SgemmWarpTile& a, const SgemmWarpTile& b) {
+  return a.bm == b.bm && a.bn == b.bn && a.bk == b.bk && a.wm == b.wm && a.wn == b.wn && a.wm_iter == b.wm_iter &&
+         a.wn_iter == b.wn_iter && a.min_blocks == b.min_blocks;
+}
+inline std::string sgemm_warp_tile_name(const SgemmWarpTile& t) {  // "128x128x16_w64x32_i2x2_b2"
+  return std::to_string(t.bm) + "x" + std::to_string(t.bn) + "x" + std::to_string(t.bk) + "_w" +
+         std::to_string(t.wm) + "x" + std::to_string(t.wn) + "_i" + std::to_string(t.wm_iter) + "x" +
+         std::to_string(t.wn_iter) + "_b" + std::to_string(t.min_blocks);
+}
+// The configurations compiled into sgemm_warptile.cu, step 6's first; bench_kernels sweeps them
+// all (sgemm_warptile_<name>). Step 6 keeps step 5's block tile, threads and 8 x 8 outputs a
+// thread, so it measures warp tiling alone; then the other warp shape, bk = 16 (with and without
+// the register cap for 2 blocks an SM), and 4 warps with 8 x 16 outputs a lane (more FMAs per
+// shared load, fewer warps). See sgemm_warptile.cu, design point 9.
+inline constexpr SgemmWarpTile kSgemmWarpTiles[] = {
+    {128, 128, 8, 32, 64, 2, 2, 2},  {128, 128, 8, 64, 32, 2, 2, 2}, {128, 128, 16, 64, 32, 2, 2, 1},
+    {128, 128, 16, 64, 32, 2, 2, 2}, {128, 128, 8, 64, 64, 2, 4, 2}};
 
 namespace cuda {
 // The production kernel with the default tile, kSgemmTiles[0].
 void sgemm_tiled(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
 // The production kernel with one of kSgemmTiles; throws ember::Error for any other tile.
 void sgemm_tiled(const SgemmTile& tile, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+
+// The warp-tiled kernel with one of kSgemmWarpTiles; throws ember::Error for any other
+// configuration. Same contract as sgemm_tiled (any sizes, any pointers: a checked path covers
+// ragged edges and pointers that are not 16-byte aligned).
+void sgemm_warptile(const SgemmWarpTile& config, int64_t M, int64_t N, int64_t K, const float* A, const float* B,
+                    float* C);
 
 // The SGEMM ladder, one kernel per step, same contract as sgemm_tiled. These exist so that
 // bench_kernels (and the tests) can measure and check each step documented in docs/perf-notes.md
@@ -103,6 +135,8 @@ void register_tile(int64_t M, int64_t N, int64_t K, const float* A, const float*
 // Step 4 (in sgemm.cu): the production kernel, default tile, with one shared buffer instead of
 // two. Step 5 is sgemm_tiled itself.
 void single_buffer(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
+// Step 6 (in sgemm_warptile.cu): the warp-tiled kernel with kSgemmWarpTiles[0].
+void warp_tiled(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
 // Runs step `step`, 0 <= step < kSgemmSteps; throws ember::Error for any other.
 void run(int step, int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C);
 }  // namespace sgemm_steps

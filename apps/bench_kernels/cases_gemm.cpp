@@ -1,8 +1,9 @@
 // GEMM: Ember's gemm entry point (OpenBLAS on the CPU, cuBLAS on the GPU) and, on CUDA, the
 // hand-written SGEMM, square M = N = K, FP32:
 //   sgemm_tiled          the production kernel as ops would call it (kernels::cuda::sgemm_tiled)
-//   sgemm_step0..5       the ladder of docs/perf-notes.md ("Hand-written SGEMM"), one kernel per step
+//   sgemm_step0..6       the ladder of docs/perf-notes.md ("Hand-written SGEMM"), one kernel per step
 //   sgemm_tiled_<tile>   the production kernel with each block tile in kernels::kSgemmTiles
+//   sgemm_warptile_<cfg> the warp-tiled kernel (step 6) with each configuration in kernels::kSgemmWarpTiles
 // Each is checked against the CPU on random inputs before it is timed, and reported as TFLOP/s and
 // as % of the cuBLAS FP32 ceiling measured in the same run (`bench_kernels --filter sgemm`).
 #include <ember/kernels/dispatch.h>
@@ -71,6 +72,12 @@ void build(const CaseOptions& options, std::vector<BenchCase>& cases) {
     for (int64_t n : options.gemm_sizes) {
       cases.push_back(hand_written_case("sgemm_tiled_" + ember::kernels::sgemm_tile_name(tile), n,
                                         [tile](auto... args) { kc::sgemm_tiled(tile, args...); }));
+    }
+  }
+  for (const ember::kernels::SgemmWarpTile& config : ember::kernels::kSgemmWarpTiles) {
+    for (int64_t n : options.gemm_sizes) {
+      cases.push_back(hand_written_case("sgemm_warptile_" + ember::kernels::sgemm_warp_tile_name(config), n,
+                                        [config](auto... args) { kc::sgemm_warptile(config, args...); }));
     }
   }
 #endif

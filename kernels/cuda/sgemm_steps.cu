@@ -1,6 +1,7 @@
 // Steps 0-3 of the hand-written SGEMM ladder (docs/perf-notes.md, "Hand-written SGEMM"): each a
 // small kernel that adds one idea to the one before, so bench_kernels can measure what each idea
-// gains on the GPU at hand. Steps 4 and 5 are the production kernel (sgemm.cu). Not used by ops.
+// gains on the GPU at hand. Steps 4 and 5 are the production kernel (sgemm.cu), step 6 the
+// warp-tiled kernel (sgemm_warptile.cu). Not used by ops.
 //
 // All compute C = A @ B, row-major FP32, A (M x K), B (K x N), C (M x N), accumulating in FP32
 // with fmaf in increasing k (per thread). They handle any sizes with bounds checks everywhere
@@ -225,6 +226,7 @@ void run(int step, int64_t M, int64_t N, int64_t K, const float* A, const float*
     case 3: return register_tile(M, N, K, A, B, C);
     case 4: return single_buffer(M, N, K, A, B, C);
     case 5: return sgemm_tiled(M, N, K, A, B, C);
+    case 6: return warp_tiled(M, N, K, A, B, C);
     default: EMBER_CHECK(false, "sgemm_steps::run: no step ", step, " (the ladder has steps 0..", kSgemmSteps - 1, ")");
   }
 }

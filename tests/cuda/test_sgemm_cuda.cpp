@@ -1,6 +1,7 @@
 // The hand-written SGEMM (kernels/cuda/sgemm.cu, sgemm_steps.cu) against cuBLAS (matmul on CUDA):
-// the production entry, every step of the ladder in docs/perf-notes.md and every block tile in
-// kernels::kSgemmTiles, at aligned sizes (the unchecked fast paths) and odd ones (the edges).
+// the production entry, every step of the ladder in docs/perf-notes.md, every block tile in
+// kernels::kSgemmTiles and every warp-tiled configuration in kernels::kSgemmWarpTiles, at aligned
+// sizes (the unchecked fast paths), odd ones (the edges) and unaligned pointers (the checked path).
 //
 // Tolerance: all are FP32 sums of K products in some order, so they differ from cuBLAS by rounding
 // alone, which grows with K. With inputs of magnitude <= 1 every |C| <= K; we allow
@@ -114,6 +115,69 @@ TEST_CASE("hand-written SGEMM with K = 0 writes zeros, with M or N = 0 nothing",
     CHECK(std::all_of(values.begin(), values.end(), [](double v) { return v == 0.0; }));
     Tensor a0 = empty({0, 3}, options), b0 = nonzero_cuda({3, 7}, 2), c0 = empty({0, 7}, options);
     kernels::sgemm_step(step, a0, b0, c0);  // no launch (a grid of 0 blocks would be an error)
+  }
+  ember::cuda::synchronize(0);
+}
+
+namespace {
+
+// Raw-pointer SGEMM on views whose data starts `offset` floats into their storage: offset 1 makes
+// every pointer 4 mod 16 bytes, which must take the checked path whatever the sizes.
+template <typename RawSgemm>
+void check_offset_against_cublas(Size s, int64_t offset, uint64_t seed, RawSgemm sgemm) {
+  INFO("M " << s.M << " N " << s.N << " K " << s.K << " offset " << offset);
+  auto options = TensorOptions(kFloat32).with_device(cuda_device(0));
+  Tensor a = nonzero_cuda({offset + s.M * s.K}, seed).narrow(0, offset, s.M * s.K).view({s.M, s.K});
+  Tensor b = nonzero_cuda({offset + s.K * s.N}, seed + 1).narrow(0, offset, s.K * s.N).view({s.K, s.N});
+  Tensor c = full({offset + s.M * s.N}, std::nan(""), options).narrow(0, offset, s.M * s.N).view({s.M, s.N});
+  sgemm(s.M, s.N, s.K, a.data<float>(), b.data<float>(), c.data<float>());
+  Tensor expected = matmul(a.contiguous(), b.contiguous());
+  std::string why;
+  const bool close = testing::all_close(c.to(kCPU), expected.to(kCPU), 1e-5, 1e-6 * static_cast<double>(s.K), &why);
+  INFO(why);
+  CHECK(close);
+}
+
+}  // namespace
+
+TEST_CASE("every warp-tiled SGEMM configuration matches cuBLAS", "[linear][cuda][sgemm]") {
+  for (const kernels::SgemmWarpTile& config : kernels::kSgemmWarpTiles) {
+    INFO("config " << kernels::sgemm_warp_tile_name(config));
+    auto sgemm = [config](int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
+      kernels::cuda::sgemm_warptile(config, M, N, K, A, B, C);
+    };
+    // Aligned to the block tile (fast path; several blocks each way, several slices of K), odd
+    // (every edge), one block short by one in each direction, and aligned in M and N but not in K.
+    const std::vector<Size> sizes = {{256, 256, 256},
+                                     {512, 384, 128},
+                                     {1, 1, 1},
+                                     {129, 67, 33},
+                                     {1000, 17, 515},
+                                     {2 * config.bm - 1, 3 * config.bn - 1, 4 * config.bk - 1},
+                                     {128, 128, 20}};
+    uint64_t seed = 100;
+    for (Size s : sizes) check_offset_against_cublas(s, 0, seed += 2, sgemm);
+    // Unaligned pointers at aligned and odd sizes: the checked path.
+    for (Size s : {Size{256, 256, 64}, Size{129, 67, 33}}) check_offset_against_cublas(s, 1, seed += 2, sgemm);
+  }
+  Tensor a = nonzero_cuda({4, 4}, 1), c = empty({4, 4}, TensorOptions(kFloat32).with_device(cuda_device(0)));
+  const kernels::SgemmWarpTile unknown{128, 128, 8, 64, 64, 1, 1, 1};
+  CHECK_THROWS_AS(kernels::cuda::sgemm_warptile(unknown, 4, 4, 4, a.data<float>(), a.data<float>(), c.data<float>()),
+                  Error);
+}
+
+TEST_CASE("warp-tiled SGEMM with K = 0 writes zeros, with M or N = 0 nothing", "[linear][cuda][sgemm]") {
+  auto options = TensorOptions(kFloat32).with_device(cuda_device(0));
+  for (const kernels::SgemmWarpTile& config : kernels::kSgemmWarpTiles) {
+    INFO("config " << kernels::sgemm_warp_tile_name(config));
+    Tensor a = empty({5, 0}, options), b = empty({0, 7}, options), c = full({5, 7}, 3.0, options);
+    kernels::cuda::sgemm_warptile(config, 5, 7, 0, a.data<float>(), b.data<float>(), c.data<float>());
+    std::vector<double> values = c.to(kCPU).to_vector<double>();
+    CHECK(std::all_of(values.begin(), values.end(), [](double v) { return v == 0.0; }));
+    Tensor b0 = nonzero_cuda({3, 7}, 2), c0 = full({1}, 3.0, options);
+    kernels::cuda::sgemm_warptile(config, 0, 7, 3, b0.data<float>(), b0.data<float>(), c0.data<float>());
+    kernels::cuda::sgemm_warptile(config, 5, 0, 3, b0.data<float>(), b0.data<float>(), c0.data<float>());
+    CHECK(c0.to(kCPU).item() == 3.0);  // nothing written
   }
   ember::cuda::synchronize(0);
 }
