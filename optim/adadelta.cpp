@@ -20,12 +20,14 @@ void Adadelta::step() {
       kernels::OptimSlot slot;
       slot.param = parameters_[i];
       slot.grad = contiguous_grad(i);
-      ParamState& s = advance_state(i, true);
+      ParamState& s = advance_state(i, true, options_.capturable_);
       slot.state1 = s.state1;
       slot.state2 = s.state2;
+      if (options_.capturable_) slot.step = s.step_tensor;
       slots.push_back(std::move(slot));
     }
     Device device = slots.front().param.device();
+    if (options_.capturable_) EMBER_KERNEL(device, increment_step, slots);
     EMBER_KERNEL(device, adadelta_update, slots, hyper);
   }
 }

@@ -10,8 +10,12 @@ struct AdadeltaOptions {
   AdadeltaOptions& rho(double r) { rho_ = r; return *this; }
   AdadeltaOptions& eps(double e) { eps_ = e; return *this; }
   AdadeltaOptions& weight_decay(double w) { weight_decay_ = w; return *this; }
+  // As Adam's: the step count lives on the device and advances there, so that a step replayed
+  // from a CUDA graph counts (Adadelta's update itself does not read it).
+  AdadeltaOptions& capturable(bool c) { capturable_ = c; return *this; }
   double lr_;
   double rho_ = 0.9, eps_ = 1e-6, weight_decay_ = 0.0;
+  bool capturable_ = false;
 };
 
 class Adadelta : public Optimizer {

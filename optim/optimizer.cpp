@@ -100,7 +100,7 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
     const Tensor& p = parameters_[i];
     std::string prefix = std::to_string(i) + ".";
     auto step = state.scalars.find(prefix + "step");
-    if (step != state.scalars.end()) loaded[i].step = static_cast<int64_t>(step->second);
+    if (step != state.scalars.end() && keeps_step_count()) loaded[i].step = static_cast<int64_t>(step->second);
     known[prefix + "step"] = true;
     auto take = [&](const std::string& slot, Tensor& into) {
       if (slot.empty()) return;

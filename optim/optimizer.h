@@ -51,6 +51,8 @@ class Optimizer {
   virtual std::pair<std::string, std::string> slot_names() const = 0;
   // Hyperparameters other than lr, saved as scalars and checked on load.
   virtual std::map<std::string, double> hyper_scalars() const { return {}; }
+  // Whether "<i>.step" is part of the state (SGD: no; a loaded one is then ignored).
+  virtual bool keeps_step_count() const { return true; }
 
   // Indices of the parameters that have a gradient, grouped by (device, dtype): one fused kernel
   // call per group.

@@ -27,7 +27,6 @@ void SGD::step() {
         if (slot.first_step) s.state1 = empty(slot.param.sizes(), TensorOptions(slot.param.dtype()).with_device(slot.param.device()));
         slot.state1 = s.state1;
       }
-      ++s.step;
       slots.push_back(std::move(slot));
     }
     Device device = slots.front().param.device();

@@ -1,5 +1,7 @@
 // SGD with PyTorch's semantics: weight decay added to the gradient, the momentum buffer set to the
-// gradient on its first step and then b = momentum b + (1 - dampening) g, optional Nesterov.
+// gradient on its first step and then b = momentum b + (1 - dampening) g, optional Nesterov. As in
+// PyTorch it keeps no step count (whether the momentum buffer exists says which step is the first),
+// so a step replayed from a CUDA graph leaves no host state behind.
 #pragma once
 #include <ember/optim/optimizer.h>
 
@@ -25,6 +27,7 @@ class SGD : public Optimizer {
  protected:
   std::pair<std::string, std::string> slot_names() const override { return {"momentum_buffer", ""}; }
   std::map<std::string, double> hyper_scalars() const override;
+  bool keeps_step_count() const override { return false; }
 
  private:
   SGDOptions options_;

@@ -302,6 +302,58 @@ TEST_CASE("Adam state_dict moves between capturable and not", "[optim]") {
   }
 }
 
+TEST_CASE("SGD keeps no step count; an old state dict with one still loads", "[optim]") {
+  TwoParams first(kFloat64), second(kFloat64);
+  optim::SGD saver({first.a, first.b}, optim::SGDOptions(0.1).momentum(0.9));
+  first.run(saver, 1, 3);
+  optim::OptimizerState state = saver.state_dict();
+  CHECK(state.scalars.count("0.step") == 0);
+  CHECK(state.tensors.count("0.momentum_buffer") == 1);
+  state.scalars["0.step"] = 3.0;  // as checkpoints written before SGD stopped counting have it
+  {
+    NoGradGuard no_grad;
+    second.a.copy_(first.a);
+    second.b.copy_(first.b);
+  }
+  optim::SGD loader({second.a, second.b}, optim::SGDOptions(0.1).momentum(0.9));
+  loader.load_state_dict(state);
+  CHECK(loader.state_dict().scalars.count("0.step") == 0);
+  first.run(saver, 4, 5);
+  second.run(loader, 4, 5);
+  CHECK(second.values() == first.values());
+}
+
+TEST_CASE("capturable Adadelta gives the numbers of the default one and counts its steps", "[optim]") {
+  for (DType dtype : {kFloat64, kFloat32}) {
+    INFO(dtype_name(dtype));
+    auto make = [](TwoParams& p, bool capturable) {
+      return optim::Adadelta({p.a, p.b}, optim::AdadeltaOptions(0.5).rho(0.8).weight_decay(0.01).capturable(capturable));
+    };
+    TwoParams host(dtype), device(dtype);
+    optim::Adadelta host_opt = make(host, false), device_opt = make(device, true);
+    host.run(host_opt, 1, 5);
+    device.run(device_opt, 1, 5);
+    CHECK(device.values() == host.values());
+    optim::OptimizerState state = device_opt.state_dict();
+    CHECK(state.scalars.at("0.step") == 5.0);
+    CHECK(state.scalars.at("1.step") == 4.0);
+    CHECK(host_opt.state_dict().scalars == state.scalars);
+    // Saved from the capturable one, loaded into a default one, continued: the same as never stopping.
+    TwoParams resumed(dtype);
+    {
+      NoGradGuard no_grad;
+      resumed.a.copy_(device.a);
+      resumed.b.copy_(device.b);
+    }
+    optim::Adadelta loader = make(resumed, false);
+    loader.load_state_dict(state);
+    host.run(host_opt, 6, 7);
+    resumed.run(loader, 6, 7);
+    CHECK(resumed.values() == host.values());
+    CHECK(loader.state_dict().scalars.at("0.step") == 7.0);
+  }
+}
+
 TEST_CASE("StepLR decays every step_size epochs", "[optim]") {
   Tensor p = make_param();
   optim::SGD opt({p}, optim::SGDOptions(1.0));

@@ -57,7 +57,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const TensorL
   if (o.optimizer == "adamw") {
     return std::make_unique<optim::AdamW>(params, optim::AdamOptions(o.lr).weight_decay(0.01).capturable(captured));
   }
-  return std::make_unique<optim::Adadelta>(params, optim::AdadeltaOptions(o.lr));
+  return std::make_unique<optim::Adadelta>(params, optim::AdadeltaOptions(o.lr).capturable(captured));
 }
 
 // Reduces a few float32 values over the ranks: on the device for NCCL, in host memory for Gloo.

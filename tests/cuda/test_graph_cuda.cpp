@@ -89,7 +89,7 @@ std::pair<std::vector<double>, optim::OptimizerState> training_losses(const Make
 }
 
 // device_steps: the optimizer keeps its step counts on the device, so they advance in the replays
-// too and the state dicts' "<i>.step" agree (SGD's host counts stop at the capture).
+// too and the state dicts' "<i>.step" agree (SGD keeps no step count).
 void check_graph_matches_eager(const MakeOptimizer& make_optimizer, int steps, bool device_steps) {
   auto [eager, eager_state] = training_losses(make_optimizer, false, steps);
   auto [captured, captured_state] = training_losses(make_optimizer, true, steps);
@@ -124,6 +124,14 @@ TEST_CASE("graph: a captured capturable-Adam step matches eager steps", "[cuda][
         },
         8, true);
   }
+}
+
+TEST_CASE("graph: a captured capturable-Adadelta step matches eager steps and counts its steps", "[cuda][graph][train]") {
+  check_graph_matches_eager(
+      [](const TensorList& p) {
+        return std::make_unique<optim::Adadelta>(p, optim::AdadeltaOptions(0.5).capturable(true));
+      },
+      8, true);
 }
 
 TEST_CASE("graph: a capture interrupted by an exception leaves the stream usable", "[cuda][graph]") {

@@ -142,5 +142,8 @@ TEST_CASE("fused Adadelta on CUDA matches the CPU", "[optim][cuda]") {
     compare([](TensorList p) {
       return std::make_unique<optim::Adadelta>(p, optim::AdadeltaOptions(0.5).rho(0.95).weight_decay(0.1));
     }, dtype, tol, tol);
+    // Capturable on the GPU (device step counts, one more launch) against the default on the CPU.
+    compare([](TensorList p) { return std::make_unique<optim::Adadelta>(p, optim::AdadeltaOptions().capturable(true)); },
+            dtype, tol, tol, 4, [](TensorList p) { return std::make_unique<optim::Adadelta>(p, optim::AdadeltaOptions()); });
   }
 }
