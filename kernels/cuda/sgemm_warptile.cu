@@ -55,6 +55,7 @@
 #include <utility>
 
 #include <ember/kernels/cuda/launch.cuh>
+#include <ember/kernels/cuda/sgemm_common.cuh>
 #include <ember/kernels/gemm.h>
 
 namespace ember::kernels::cuda {
@@ -84,22 +85,6 @@ struct WarpTile {
   static_assert(kBLoads >= 1 && kBLoads * kThreads * 4 == BK * BN, "the B slice must split evenly");
 };
 
-// The four floats at (row, col..col+3) of a row-major rows x cols matrix. kChecked: any of them
-// outside the matrix reads 0, and no alignment is assumed; otherwise they must be inside and
-// 16-byte aligned.
-template <bool kChecked>
-__device__ __forceinline__ float4 load4(const float* __restrict__ p, int row, int col, int rows, int cols) {
-  if constexpr (!kChecked) {
-    return *reinterpret_cast<const float4*>(p + static_cast<size_t>(row) * cols + col);
-  } else {
-    float v[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-      v[i] = row < rows && col + i < cols ? p[static_cast<size_t>(row) * cols + col + i] : 0.0f;
-    return make_float4(v[0], v[1], v[2], v[3]);
-  }
-}
-
 // Per slice: stage the A/B slices, then every lane accumulates its (4*WMI) x (4*WNI) outer
 // products from the warp's strips of As and Bs.
 //   C[m][n] = sum_k A[m][k] * B[k][n]
@@ -128,12 +113,12 @@ __global__ void __launch_bounds__(WarpTile<BM, BN, BK, WM, WN, WMI, WNI>::kThrea
 #pragma unroll
     for (int i = 0; i < T::kALoads; ++i) {
       const int f = tid + i * T::kThreads;
-      a_next[i] = load4<kChecked>(A, block_m + a_row(f), k0 + a_k(f), M, K);
+      a_next[i] = sgemm_detail::load4<kChecked>(A, block_m + a_row(f), k0 + a_k(f), M, K);
     }
 #pragma unroll
     for (int i = 0; i < T::kBLoads; ++i) {
       const int f = tid + i * T::kThreads;
-      b_next[i] = load4<kChecked>(B, k0 + f / (BN / 4), block_n + 4 * (f % (BN / 4)), K, N);
+      b_next[i] = sgemm_detail::load4<kChecked>(B, k0 + f / (BN / 4), block_n + 4 * (f % (BN / 4)), K, N);
     }
   };
   auto store_slice = [&](int buf) {
@@ -220,30 +205,18 @@ __global__ void __launch_bounds__(WarpTile<BM, BN, BK, WM, WN, WMI, WNI>::kThrea
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 // Checks the sizes, then launches the fast or the checked kernel of one configuration.
 template <int BM, int BN, int BK, int WM, int WN, int WMI, int WNI, int kMinBlocks>
 void launch_warptile(int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
-  EMBER_CHECK(M >= 0 && N >= 0 && K >= 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX,
-              "sgemm_warptile: sizes out of range: M ", M, ", N ", N, ", K ", K);
-  EMBER_CHECK(M <= int64_t(65535) * BM, "sgemm_warptile: M = ", M, " exceeds the grid's row limit");
-  if (M == 0 || N == 0) return;
-  cudaStream_t stream = ember::cuda::detail::current_raw_stream();
-  if (K == 0) {
-    EMBER_CUDA_CHECK(cudaMemsetAsync(C, 0, static_cast<size_t>(M) * N * sizeof(float), stream));
-    return;
-  }
+  const sgemm_detail::Launch l = sgemm_detail::plan_launch("sgemm_warptile", M, N, K, BM, BN, BK, A, B, C);
+  if (!l.run) return;
   constexpr int kThreads = WarpTile<BM, BN, BK, WM, WN, WMI, WNI>::kThreads;
-  dim3 grid(static_cast<unsigned>((N + BN - 1) / BN), static_cast<unsigned>((M + BM - 1) / BM));
-  const bool fast = M % BM == 0 && N % BN == 0 && K % BK == 0 && aligned16(A) && aligned16(B) && aligned16(C);
-  const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
-  if (fast)
-    sgemm_warptile_kernel<BM, BN, BK, WM, WN, WMI, WNI, kMinBlocks, false><<<grid, kThreads, 0, stream>>>(
-        m, n, k, A, B, C);
+  if (l.fast)
+    sgemm_warptile_kernel<BM, BN, BK, WM, WN, WMI, WNI, kMinBlocks, false><<<l.grid, kThreads, 0, l.stream>>>(
+        l.m, l.n, l.k, A, B, C);
   else
-    sgemm_warptile_kernel<BM, BN, BK, WM, WN, WMI, WNI, kMinBlocks, true><<<grid, kThreads, 0, stream>>>(
-        m, n, k, A, B, C);
+    sgemm_warptile_kernel<BM, BN, BK, WM, WN, WMI, WNI, kMinBlocks, true><<<l.grid, kThreads, 0, l.stream>>>(
+        l.m, l.n, l.k, A, B, C);
   EMBER_CUDA_CHECK_LAUNCH();
 }
 
