@@ -37,6 +37,10 @@ print("ok   %s: CUDA graph replay matches eager training" % name)
 PY
 }
 
+# 50 steps an epoch: 3 eager, then four 10-step replays and the tail's seven 1-step replays (the
+# default --cuda-graph-steps 10); --gamma 0.7 recaptures both graphs after every epoch.
 compare sgd --limit-train 5000 --lr 0.05 --momentum 0.9 --epochs 3
 # Capturable Adam: the replays must advance its device step count (the bias corrections 1 - beta^t).
 compare adam --optimizer adam --limit-train 2000 --lr 0.001 --epochs 2
+# Capturable Adadelta: its device step count advances under the replays too.
+compare adadelta --optimizer adadelta --limit-train 2000 --lr 1.0 --epochs 2
