@@ -351,6 +351,20 @@ TEST_CASE("capturable Adadelta gives the numbers of the default one and counts i
     resumed.run(loader, 6, 7);
     CHECK(resumed.values() == host.values());
     CHECK(loader.state_dict().scalars.at("0.step") == 7.0);
+    // And the other way: saved from the default one, loaded into a capturable one.
+    TwoParams onto_device(dtype);
+    {
+      NoGradGuard no_grad;
+      onto_device.a.copy_(host.a);
+      onto_device.b.copy_(host.b);
+    }
+    optim::Adadelta device_loader = make(onto_device, true);
+    device_loader.load_state_dict(host_opt.state_dict());
+    host.run(host_opt, 8, 9);
+    onto_device.run(device_loader, 8, 9);
+    CHECK(onto_device.values() == host.values());
+    CHECK(device_loader.state_dict().scalars == host_opt.state_dict().scalars);
+    CHECK(device_loader.state_dict().scalars.at("0.step") == 9.0);
   }
 }
 
