@@ -50,7 +50,8 @@ Device pick_device(const Options& o, const dist::DistEnv& env) {
   return d;
 }
 
-// captured: the step will run in a CUDA graph, so Adam keeps its step counts on the device.
+// captured: the step will run in a CUDA graph, so Adam and Adadelta keep their step counts on the
+// device (SGD keeps none).
 std::unique_ptr<optim::Optimizer> make_optimizer(const Options& o, const TensorList& params, bool captured) {
   if (o.optimizer == "sgd") return std::make_unique<optim::SGD>(params, optim::SGDOptions(o.lr).momentum(o.momentum));
   if (o.optimizer == "adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(o.lr).capturable(captured));
