@@ -21,6 +21,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // A GPU call whose events are still to be read (reading them waits for the GPU, so stop() does it).
+// kDropped: a call that outlived its recording, read only to give its events back to the pool.
+constexpr size_t kDropped = static_cast<size_t>(-1);
 struct PendingSpan {
   size_t row;
   void* start_event;
@@ -66,9 +68,14 @@ thread_local int call_depth = 0;
 void start() {
   Recorder& r = recorder();
   std::lock_guard<std::mutex> lock(r.mutex);
+  // The spans of an earlier recording are dropped, but their events go back to the pool (this
+  // waits for the GPU work they time, as stop() would have). Taken out of the list first, so that
+  // an error part way never reads (and returns) an event twice.
+  std::vector<PendingSpan> dropped;
+  dropped.swap(r.pending);
   r.rows.clear();
   r.row_of.clear();
-  r.pending.clear();
+  for (const PendingSpan& span : dropped) cuda::detail::timing_elapsed_us(span.start_event, span.end_event);
   ++detail::recording_generation;
   detail::recording = true;
 }
@@ -79,10 +86,12 @@ std::vector<KernelStats> stop() {
   if (!detail::recording.exchange(false)) return {};
   Recorder& r = recorder();
   std::lock_guard<std::mutex> lock(r.mutex);
-  for (const PendingSpan& span : r.pending) {
-    r.add(span.row, cuda::detail::timing_elapsed_us(span.start_event, span.end_event));
+  std::vector<PendingSpan> spans;  // out of the list first: an error part way reads none twice
+  spans.swap(r.pending);
+  for (const PendingSpan& span : spans) {
+    const double us = cuda::detail::timing_elapsed_us(span.start_event, span.end_event);
+    if (span.row != kDropped) r.add(span.row, us);
   }
-  r.pending.clear();
   std::vector<KernelStats> out;
   for (const KernelStats& s : r.rows) {
     if (s.calls > 0) out.push_back(s);
@@ -131,7 +140,14 @@ void KernelScope::begin(const char* name, Device device) {
     timed_ = true;
     return;
   }
-  gpu_start_event_ = cuda::detail::timing_start(device.index);
+  try {
+    gpu_start_event_ = cuda::detail::timing_start(device.index);
+  } catch (...) {
+    // The constructor throws, so no destructor will undo the depth: undo it here.
+    --call_depth;
+    active_ = false;
+    throw;
+  }
   timed_ = gpu_start_event_ != nullptr;  // nullptr: the stream is capturing a graph
 }
 
@@ -148,10 +164,10 @@ void KernelScope::end() noexcept {
     }
     void* end_event = cuda::detail::timing_stop(device_.index);
     std::lock_guard<std::mutex> lock(r.mutex);
-    // A call that outlived its recording is dropped (its two events are not reused).
-    if (recording && generation_ == recording_generation) {
-      r.pending.push_back({r.row(name_, device_), gpu_start_event_, end_event});
-    }
+    // A call that outlived its recording is dropped; its events are still read once (at the next
+    // start() or stop()) to return them to the pool.
+    const bool counted = recording && generation_ == recording_generation;
+    r.pending.push_back({counted ? r.row(name_, device_) : kDropped, gpu_start_event_, end_event});
   } catch (...) {
     // A failed event record loses this call's figure; the call itself already ran (or threw).
   }

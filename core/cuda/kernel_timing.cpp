@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -15,26 +16,49 @@ namespace {
 // convolution with its descriptors is the slowest, tens of microseconds).
 constexpr double kSpinMicroseconds = 200.0;
 
-std::mutex pool_mutex;
-std::vector<cudaEvent_t> event_pool;  // recorded and read: free for the next span
+// Makes `device` current for a scope: events belong to the device current at their creation,
+// and a kernel must be launched into a stream of the current device.
+class OnDevice {
+ public:
+  explicit OnDevice(int device) {
+    EMBER_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (device != previous_) EMBER_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~OnDevice() { cudaSetDevice(previous_); }  // never throws
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
 
-cudaEvent_t take_event() {
+ private:
+  int previous_ = 0;
+};
+
+std::mutex pool_mutex;
+// Recorded and read: free for the next span on the same device (an event can only be recorded on
+// a stream of the device it was created on; DataParallel times several devices at once).
+std::map<int, std::vector<cudaEvent_t>> event_pool;
+std::map<cudaEvent_t, int> event_device;  // every event made here -> its device
+
+// An event of `device`, which is current.
+cudaEvent_t take_event(int device) {
   {
     std::lock_guard<std::mutex> lock(pool_mutex);
-    if (!event_pool.empty()) {
-      cudaEvent_t e = event_pool.back();
-      event_pool.pop_back();
+    std::vector<cudaEvent_t>& pool = event_pool[device];
+    if (!pool.empty()) {
+      cudaEvent_t e = pool.back();
+      pool.pop_back();
       return e;
     }
   }
   cudaEvent_t e = nullptr;
   EMBER_CUDA_CHECK(cudaEventCreate(&e));
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  event_device[e] = device;
   return e;
 }
 
 void give_back(cudaEvent_t e) {
   std::lock_guard<std::mutex> lock(pool_mutex);
-  event_pool.push_back(e);
+  event_pool[event_device.at(e)].push_back(e);
 }
 
 int64_t spin_cycles(int device) {
@@ -46,18 +70,20 @@ int64_t spin_cycles(int device) {
 }  // namespace
 
 void* timing_start(int device) {
+  OnDevice on_device(device);
   cudaStream_t stream = current_raw_stream(device);
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   EMBER_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
   if (status != cudaStreamCaptureStatusNone) return nullptr;
   queue_spin(stream, spin_cycles(device));
-  cudaEvent_t start = take_event();
+  cudaEvent_t start = take_event(device);
   EMBER_CUDA_CHECK(cudaEventRecord(start, stream));
   return start;
 }
 
 void* timing_stop(int device) {
-  cudaEvent_t end = take_event();
+  OnDevice on_device(device);
+  cudaEvent_t end = take_event(device);
   EMBER_CUDA_CHECK(cudaEventRecord(end, current_raw_stream(device)));
   return end;
 }
