@@ -120,8 +120,19 @@ struct AlgoChoice {
   size_t workspace_bytes = 0;
 };
 
-AlgoKey algo_key(Pass pass, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
-  return {static_cast<int>(pass), ember::cuda::cudnn_benchmark(), x.device().index, static_cast<int>(x.dtype()), x.sizes(), w_shape,
+// Whether this call chooses by timing (cudnnFind*AlgorithmEx): benchmark mode, and `out`'s stream
+// not capturing a CUDA graph. The search runs and synchronises on that stream, which a capture
+// forbids (it would invalidate the capture); there cuDNN's heuristics choose, cached under the
+// heuristic key, and the first call with the shape outside a capture still times.
+bool timed_choice(const Tensor& out) {
+  if (!ember::cuda::cudnn_benchmark()) return false;
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  EMBER_CUDA_CHECK(cudaStreamIsCapturing(stream_of(out), &status));
+  return status == cudaStreamCaptureStatusNone;
+}
+
+AlgoKey algo_key(Pass pass, bool timed, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
+  return {static_cast<int>(pass), timed, x.device().index, static_cast<int>(x.dtype()), x.sizes(), w_shape,
           {p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]}};
 }
 
@@ -196,10 +207,11 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   DeviceScope scope(x.device().index);
   cudnnHandle_t handle = handle_on_stream(out);
   ConvDescriptors d(x.sizes(), weight.sizes(), out.sizes(), params, x.dtype());
-  AlgoChoice choice = cached_algo(algo_key(Pass::Forward, x, weight.sizes(), params), [&] {
+  const bool timed = timed_choice(out);
+  AlgoChoice choice = cached_algo(algo_key(Pass::Forward, timed, x, weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     int returned = 0;
-    if (ember::cuda::cudnn_benchmark()) {  // writes `out`, which the convolution below overwrites
+    if (timed) {  // writes `out`, which the convolution below overwrites
       const size_t bytes = search_workspace_bytes();
       Tensor search = workspace(out, bytes);
       EMBER_CUDA_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
@@ -230,10 +242,11 @@ void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Te
   DeviceScope scope(grad_x.device().index);
   cudnnHandle_t handle = handle_on_stream(grad_x);
   ConvDescriptors d(grad_x.sizes(), weight.sizes(), grad_out.sizes(), params, grad_x.dtype());
-  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardData, grad_x, weight.sizes(), params), [&] {
+  const bool timed = timed_choice(grad_x);
+  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardData, timed, grad_x, weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     int returned = 0;
-    if (ember::cuda::cudnn_benchmark()) {  // writes grad_x, which the call below overwrites
+    if (timed) {  // writes grad_x, which the call below overwrites
       const size_t bytes = search_workspace_bytes();
       Tensor search = workspace(grad_x, bytes);
       EMBER_CUDA_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
@@ -261,10 +274,11 @@ void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tenso
   DeviceScope scope(x.device().index);
   cudnnHandle_t handle = handle_on_stream(grad_weight);
   ConvDescriptors d(x.sizes(), grad_weight.sizes(), grad_out.sizes(), params, x.dtype());
-  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardFilter, x, grad_weight.sizes(), params), [&] {
+  const bool timed = timed_choice(grad_weight);
+  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardFilter, timed, x, grad_weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     int returned = 0;
-    if (ember::cuda::cudnn_benchmark()) {  // writes grad_weight, which the call below overwrites
+    if (timed) {  // writes grad_weight, which the call below overwrites
       const size_t bytes = search_workspace_bytes();
       Tensor search = workspace(grad_weight, bytes);
       EMBER_CUDA_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(

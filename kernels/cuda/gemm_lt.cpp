@@ -146,7 +146,7 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key, cublasLtHandle_t handle, con
   if (!EMBER_LT_SUPPORTED(cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->layout_first,
                                                          plan->layout_second, plan->layout_d, plan->layout_d,
                                                          preference.pref, 1, &result, &found)) ||
-      found == 0)
+      found == 0 || result.state != CUBLAS_STATUS_SUCCESS)  // a result's own status: see its `state`
     return std::make_unique<Plan>();  // supported = false, descriptors freed with `plan`
   plan->algo = result.algo;
   plan->supported = true;
