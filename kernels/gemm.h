@@ -148,5 +148,7 @@ void sgemm_tiled(const Tensor& a, const Tensor& b, const Tensor& c);
 // The same with a tile from kSgemmTiles, and one step of the ladder (0 <= step < kSgemmSteps).
 void sgemm_tiled(const SgemmTile& tile, const Tensor& a, const Tensor& b, const Tensor& c);
 void sgemm_step(int step, const Tensor& a, const Tensor& b, const Tensor& c);
+// The warp-tiled kernel with one of kSgemmWarpTiles.
+void sgemm_warptile(const SgemmWarpTile& config, const Tensor& a, const Tensor& b, const Tensor& c);
 
 }  // namespace ember::kernels

@@ -1,5 +1,5 @@
-// kernels::sgemm_tiled / sgemm_step on tensors: validate and forward to the CUDA kernels
-// (kernels/cuda/sgemm.cu, sgemm_steps.cu). They live with the always-built sources so tests and
+// kernels::sgemm_tiled / sgemm_step / sgemm_warptile on tensors: validate and forward to the CUDA kernels
+// (kernels/cuda/sgemm.cu, sgemm_steps.cu, sgemm_warptile.cu). They live with the always-built sources so tests and
 // benchmarks link in CPU-only builds too.
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/gemm.h>
@@ -46,6 +46,16 @@ void sgemm_step(int step, const Tensor& a, const Tensor& b, const Tensor& c) {
 #else
   (void)step;
   detail::no_cuda("sgemm_step");
+#endif
+}
+
+void sgemm_warptile(const SgemmWarpTile& config, const Tensor& a, const Tensor& b, const Tensor& c) {
+  check_sgemm_operands(a, b, c);
+#ifdef EMBER_WITH_CUDA
+  cuda::sgemm_warptile(config, a.size(0), b.size(1), a.size(1), a.data<float>(), b.data<float>(), c.data<float>());
+#else
+  (void)config;
+  detail::no_cuda("sgemm_warptile");
 #endif
 }
 

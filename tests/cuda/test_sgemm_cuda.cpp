@@ -121,16 +121,16 @@ TEST_CASE("hand-written SGEMM with K = 0 writes zeros, with M or N = 0 nothing",
 
 namespace {
 
-// Raw-pointer SGEMM on views whose data starts `offset` floats into their storage: offset 1 makes
-// every pointer 4 mod 16 bytes, which must take the checked path whatever the sizes.
-template <typename RawSgemm>
-void check_offset_against_cublas(Size s, int64_t offset, uint64_t seed, RawSgemm sgemm) {
+// SGEMM on views whose data starts `offset` floats into their storage: offset 1 makes every
+// pointer 4 mod 16 bytes, which must take the checked path whatever the sizes.
+template <typename Sgemm>
+void check_offset_against_cublas(Size s, int64_t offset, uint64_t seed, Sgemm sgemm) {
   INFO("M " << s.M << " N " << s.N << " K " << s.K << " offset " << offset);
   auto options = TensorOptions(kFloat32).with_device(cuda_device(0));
   Tensor a = nonzero_cuda({offset + s.M * s.K}, seed).narrow(0, offset, s.M * s.K).view({s.M, s.K});
   Tensor b = nonzero_cuda({offset + s.K * s.N}, seed + 1).narrow(0, offset, s.K * s.N).view({s.K, s.N});
   Tensor c = full({offset + s.M * s.N}, std::nan(""), options).narrow(0, offset, s.M * s.N).view({s.M, s.N});
-  sgemm(s.M, s.N, s.K, a.data<float>(), b.data<float>(), c.data<float>());
+  sgemm(a, b, c);
   Tensor expected = matmul(a.contiguous(), b.contiguous());
   std::string why;
   const bool close = testing::all_close(c.to(kCPU), expected.to(kCPU), 1e-5, 1e-6 * static_cast<double>(s.K), &why);
@@ -143,8 +143,8 @@ void check_offset_against_cublas(Size s, int64_t offset, uint64_t seed, RawSgemm
 TEST_CASE("every warp-tiled SGEMM configuration matches cuBLAS", "[linear][cuda][sgemm]") {
   for (const kernels::SgemmWarpTile& config : kernels::kSgemmWarpTiles) {
     INFO("config " << kernels::sgemm_warp_tile_name(config));
-    auto sgemm = [config](int64_t M, int64_t N, int64_t K, const float* A, const float* B, float* C) {
-      kernels::cuda::sgemm_warptile(config, M, N, K, A, B, C);
+    auto sgemm = [config](const Tensor& a, const Tensor& b, const Tensor& c) {
+      kernels::sgemm_warptile(config, a, b, c);
     };
     // Aligned to the block tile (fast path; several blocks each way, several slices of K), odd
     // (every edge), one block short by one in each direction, and aligned in M and N but not in K.
@@ -162,8 +162,7 @@ TEST_CASE("every warp-tiled SGEMM configuration matches cuBLAS", "[linear][cuda]
   }
   Tensor a = nonzero_cuda({4, 4}, 1), c = empty({4, 4}, TensorOptions(kFloat32).with_device(cuda_device(0)));
   const kernels::SgemmWarpTile unknown{128, 128, 8, 64, 64, 1, 1, 1};
-  CHECK_THROWS_AS(kernels::cuda::sgemm_warptile(unknown, 4, 4, 4, a.data<float>(), a.data<float>(), c.data<float>()),
-                  Error);
+  CHECK_THROWS_AS(kernels::sgemm_warptile(unknown, a, a, c), Error);
 }
 
 TEST_CASE("warp-tiled SGEMM with K = 0 writes zeros, with M or N = 0 nothing", "[linear][cuda][sgemm]") {
@@ -171,13 +170,15 @@ TEST_CASE("warp-tiled SGEMM with K = 0 writes zeros, with M or N = 0 nothing", "
   for (const kernels::SgemmWarpTile& config : kernels::kSgemmWarpTiles) {
     INFO("config " << kernels::sgemm_warp_tile_name(config));
     Tensor a = empty({5, 0}, options), b = empty({0, 7}, options), c = full({5, 7}, 3.0, options);
-    kernels::cuda::sgemm_warptile(config, 5, 7, 0, a.data<float>(), b.data<float>(), c.data<float>());
+    kernels::sgemm_warptile(config, a, b, c);
     std::vector<double> values = c.to(kCPU).to_vector<double>();
     CHECK(std::all_of(values.begin(), values.end(), [](double v) { return v == 0.0; }));
-    Tensor b0 = nonzero_cuda({3, 7}, 2), c0 = full({1}, 3.0, options);
-    kernels::cuda::sgemm_warptile(config, 0, 7, 3, b0.data<float>(), b0.data<float>(), c0.data<float>());
-    kernels::cuda::sgemm_warptile(config, 5, 0, 3, b0.data<float>(), b0.data<float>(), c0.data<float>());
-    CHECK(c0.to(kCPU).item() == 3.0);  // nothing written
+    // Empty outputs that are views of a larger tensor: nothing of it may be written.
+    Tensor a0 = nonzero_cuda({5, 3}, 2), b0 = nonzero_cuda({3, 7}, 3), c0 = full({5, 7}, 3.0, options);
+    kernels::sgemm_warptile(config, a0.narrow(0, 0, 0), b0, c0.narrow(0, 0, 0));
+    kernels::sgemm_warptile(config, a0, b0.narrow(1, 0, 0), c0.narrow(1, 0, 0).contiguous());
+    std::vector<double> untouched = c0.to(kCPU).to_vector<double>();
+    CHECK(std::all_of(untouched.begin(), untouched.end(), [](double v) { return v == 3.0; }));
   }
   ember::cuda::synchronize(0);
 }
