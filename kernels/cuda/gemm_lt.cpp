@@ -143,10 +143,13 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key, cublasLtHandle_t handle, con
 
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  if (!EMBER_LT_SUPPORTED(cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->layout_first,
-                                                         plan->layout_second, plan->layout_d, plan->layout_d,
-                                                         preference.pref, 1, &result, &found)) ||
-      found == 0 || result.state != CUBLAS_STATUS_SUCCESS)  // a result's own status: see its `state`
+  // Any answer but an algorithm whose own `state` is SUCCESS means Lt will not run this key (which
+  // status a declined combination gets, NOT_SUPPORTED or INVALID_VALUE, is not the same for every
+  // type and library version): the unfused path, plain cuBLAS, serves it instead.
+  const cublasStatus_t status =
+      cublasLtMatmulAlgoGetHeuristic(handle, plan->desc, plan->layout_first, plan->layout_second, plan->layout_d,
+                                     plan->layout_d, preference.pref, 1, &result, &found);
+  if (status != CUBLAS_STATUS_SUCCESS || found == 0 || result.state != CUBLAS_STATUS_SUCCESS)
     return std::make_unique<Plan>();  // supported = false, descriptors freed with `plan`
   plan->algo = result.algo;
   plan->supported = true;
