@@ -17,19 +17,13 @@ std::string graph_capture_blocker(const Options&, Device device, bool distribute
   return "";
 }
 
-GraphedStep::GraphedStep(std::function<void(const Tensor&)> step, Device device, int64_t batch, bool use_graph,
-                         bool required, int64_t eager_steps, int64_t steps_per_replay)
+GraphedStep::GraphedStep(StepFunction step, int64_t batch, bool use_graph, bool required, int64_t eager_steps,
+                         int64_t steps_per_replay)
     : step_(std::move(step)), batch_(batch), use_graph_(use_graph), required_(required),
       eager_steps_before_capture_(eager_steps) {
   EMBER_CHECK(steps_per_replay >= 1, "GraphedStep: steps_per_replay must be >= 1, got ", steps_per_replay);
-  if (!use_graph_) return;
-  TensorOptions index_options = TensorOptions(kInt64).with_device(device);
   single_.steps = 1;
-  single_.index = empty({batch}, index_options);
-  if (steps_per_replay > 1) {
-    multi_.steps = steps_per_replay;
-    multi_.index = empty({steps_per_replay * batch}, index_options);
-  }
+  if (steps_per_replay > 1) multi_.steps = steps_per_replay;
 }
 
 int64_t GraphedStep::next_run_steps(int64_t left) const {
@@ -37,32 +31,40 @@ int64_t GraphedStep::next_run_steps(int64_t left) const {
   return multi_.steps > 1 && left >= multi_.steps ? multi_.steps : 1;
 }
 
-void GraphedStep::run(const Tensor& indices) {
-  const int64_t steps = indices.numel() / batch_;
-  EMBER_CHECK(steps == next_run_steps(steps) && indices.numel() == steps * batch_, "GraphedStep: run() got ",
-              indices.numel(), " indices, expected ", next_run_steps(steps), " batches of ", batch_);
+void GraphedStep::run(const Tensor& images, const Tensor& labels) {
+  const int64_t steps = images.size(0) / batch_;
+  EMBER_CHECK(steps == next_run_steps(steps) && images.size(0) == steps * batch_ && labels.size(0) == images.size(0),
+              "GraphedStep: run() got ", images.size(0), " images and ", labels.size(0), " labels, expected ",
+              next_run_steps(steps), " batches of ", batch_);
   if (!use_graph_ || eager_steps_ < eager_steps_before_capture_) {
-    step_(indices);
+    step_(images, labels);
     ++eager_steps_;
     return;
   }
-  replay(steps == 1 ? single_ : multi_, indices);
+  replay(steps == 1 ? single_ : multi_, images, labels);
 }
 
-void GraphedStep::replay(Replay& r, const Tensor& indices) {
-  // The batches' indices go where the graph reads them; then one launch runs r.steps steps.
-  r.index.copy_(indices);
+void GraphedStep::replay(Replay& r, const Tensor& images, const Tensor& labels) {
+  // The batches go where the graph reads them (two device-to-device copies); then one launch runs
+  // r.steps steps.
+  if (!r.images.defined()) {
+    r.images = empty_like(images);
+    r.labels = empty_like(labels);
+  }
+  r.images.copy_(images);
+  r.labels.copy_(labels);
   if (!r.graph.captured()) {
+    auto batch_of = [&](const Tensor& t, int64_t i) { return t.narrow(0, i * batch_, batch_); };
     try {
       r.graph.capture([&] {
-        for (int64_t i = 0; i < r.steps; ++i) step_(r.index.narrow(0, i * batch_, batch_));
+        for (int64_t i = 0; i < r.steps; ++i) step_(batch_of(r.images, i), batch_of(r.labels, i));
       });
     } catch (const Error& e) {
       if (required_) throw;
       // Nothing captured has run: train these batches, and the rest, eagerly.
       std::fprintf(stderr, "train_mnist: CUDA graph capture failed, training without it: %s\n", e.what());
       use_graph_ = false;
-      for (int64_t i = 0; i < r.steps; ++i) step_(indices.narrow(0, i * batch_, batch_));
+      for (int64_t i = 0; i < r.steps; ++i) step_(batch_of(images, i), batch_of(labels, i));
       return;
     }
   }

@@ -24,33 +24,34 @@ class GraphedStep {
   // the allocator warms up.
   static constexpr int64_t kWarmupSteps = 3;
 
-  // step(index) runs one training step on the batch that `index` (int64, on the device) picks.
+  // step(images, labels) runs one training step on a batch of `batch` images and their labels.
   // use_graph: capture and replay; required: a failed capture is an error instead of a fallback;
   // eager_steps: steps before the capture (kWarmupSteps, more when some are to be profiled);
   // steps_per_replay: training steps captured back to back in one graph (--cuda-graph-steps), so
-  // that one launch and one copy of indices serve that many steps.
-  GraphedStep(std::function<void(const ember::Tensor&)> step, ember::Device device, int64_t batch, bool use_graph,
-              bool required, int64_t eager_steps = kWarmupSteps, int64_t steps_per_replay = 1);
+  // that one launch and one copy of their batches serve that many steps.
+  using StepFunction = std::function<void(const ember::Tensor& images, const ember::Tensor& labels)>;
+  GraphedStep(StepFunction step, int64_t batch, bool use_graph, bool required, int64_t eager_steps = kWarmupSteps,
+              int64_t steps_per_replay = 1);
 
   // How many steps the next run() takes when `left` steps remain in the epoch: 1 while eager,
   // steps_per_replay when that many remain, else 1 (the epoch's tail replays a one-step graph).
   int64_t next_run_steps(int64_t left) const;
-  // Runs next_run_steps() steps; `indices` holds their batches one after another (int64, on the device).
-  void run(const ember::Tensor& indices);
+  // Runs next_run_steps() steps on their batches, one after another in `images` and `labels`.
+  void run(const ember::Tensor& images, const ember::Tensor& labels);
   // Something the capture baked in changed (the learning rate): capture again at the next run.
   void recapture();
   bool using_graph() const { return use_graph_; }
 
  private:
-  // A captured run of `steps` steps and the fixed-address input it reads its batches' indices from.
+  // A captured run of `steps` steps and the fixed-address inputs it reads its batches from.
   struct Replay {
     int64_t steps = 0;
     ember::cuda::Graph graph;
-    ember::Tensor index;
+    ember::Tensor images, labels;
   };
-  void replay(Replay& r, const ember::Tensor& indices);
+  void replay(Replay& r, const ember::Tensor& images, const ember::Tensor& labels);
 
-  std::function<void(const ember::Tensor&)> step_;
+  StepFunction step_;
   int64_t batch_;
   bool use_graph_, required_;
   int64_t eager_steps_before_capture_;

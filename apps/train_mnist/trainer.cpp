@@ -34,7 +34,7 @@ Split load_split(const std::string& dir, bool train, const Options& o, Device de
     s.images = s.images.narrow(0, 0, o.limit_train);
     s.labels = s.labels.narrow(0, 0, o.limit_train);
   }
-  // The whole dataset lives on the device (47 MB for MNIST): batches are gathered there.
+  // The whole dataset lives on the device (47 MB for MNIST): each epoch's batches are gathered there.
   return {s.images.contiguous().to(device), s.labels.contiguous().to(device)};
 }
 
@@ -182,12 +182,10 @@ int run_training(const Options& o, const char* argv0) {
                 static_cast<long long>(global_batch), o.optimizer.c_str(), o.lr, o.momentum, o.epochs);
   }
 
-  // One training step on the batch that `index` picks; the loss is added to loss_sum (at a fixed
-  // address, so that the step can be captured in a CUDA graph; the log prints means of it).
+  // One training step on a batch; the loss is added to loss_sum (at a fixed address, so that the
+  // step can be captured in a CUDA graph; the log prints means of it).
   Tensor loss_sum = zeros({}, TensorOptions(kFloat32).with_device(device));
-  auto run_step = [&](const Tensor& index) {
-    Tensor images = index_select(train.images, 0, index);
-    Tensor labels = index_select(train.labels, 0, index);
+  auto run_step = [&](const Tensor& images, const Tensor& labels) {
     optimizer->zero_grad(/*set_to_none=*/true);  // backward then hands over its gradients: no fill, no add
     Tensor loss;
     if (data_parallel) {
@@ -212,7 +210,7 @@ int run_training(const Options& o, const char* argv0) {
   const int64_t profile_begin = GraphedStep::kWarmupSteps, profile_end = profile_begin + o.profile_steps;
   EMBER_CHECK(o.profile_steps == 0 || profile_end <= steps_per_epoch, "--profile ", o.profile_steps, " needs ",
               profile_end, " steps in an epoch (", profile_begin, " of them warm-up) but an epoch has ", steps_per_epoch);
-  GraphedStep train_step(run_step, device, local_batch, use_graph, o.cuda_graph == "on", profile_end,
+  GraphedStep train_step(run_step, local_batch, use_graph, o.cuda_graph == "on", profile_end,
                          o.cuda_graph_steps);
   std::vector<profiler::KernelStats> profile;
 
@@ -223,17 +221,23 @@ int run_training(const Options& o, const char* argv0) {
     Progress progress(epoch, o.epochs, steps_per_epoch, global_batch, o.log_interval, chatty);
     if (device.is_cuda()) cuda::synchronize();
     auto epoch_start = Clock::now();
+    // This rank's batches of the epoch, in order, gathered in one pass (rows [s * local_batch,
+    // (s + 1) * local_batch) are step s's batch): a step then reads a slice, with no gather of its own.
+    Tensor rank_index = permutation.narrow(0, 0, steps_per_epoch * global_batch)
+                            .reshape({steps_per_epoch, world, local_batch})
+                            .select(1, rank)
+                            .reshape({steps_per_epoch * local_batch});
+    Tensor epoch_images = index_select(train.images, 0, rank_index);
+    Tensor epoch_labels = index_select(train.labels, 0, rank_index);
     loss_sum.zero_();
     int64_t steps_done = 0;
     for (int64_t step = 0; step < steps_per_epoch && !stop_requested;) {
-      // One step, or several replayed from one CUDA graph (one process only: their batches are
-      // then consecutive in the permutation).
+      // One step, or several replayed from one CUDA graph.
       const int64_t steps = train_step.next_run_steps(steps_per_epoch - step);
-      Tensor index = steps == 1 ? permutation.narrow(0, step * global_batch + rank * local_batch, local_batch)
-                                : permutation.narrow(0, step * global_batch, steps * global_batch);
+      const int64_t first_row = step * local_batch, rows = steps * local_batch;
       const bool profiled = o.profile_steps > 0 && epoch == start_epoch + 1 && step >= profile_begin && step < profile_end;
       if (profiled && step == profile_begin) profiler::start();
-      train_step.run(index);
+      train_step.run(epoch_images.narrow(0, first_row, rows), epoch_labels.narrow(0, first_row, rows));
       if (profiled && step + 1 == profile_end) profile = profiler::stop();
       step += steps;
       steps_done += steps;

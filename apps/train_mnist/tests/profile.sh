@@ -16,8 +16,10 @@ import json, sys
 profiled, plain = (json.load(open(p)) for p in sys.argv[1:3])
 kernels = {k["kernel"]: k for k in profiled["profile"]["kernels"]}
 assert profiled["profile"]["steps"] == 4
-for name in ("conv2d_forward", "conv2d_backward_filter", "gemm", "index_select"):
+for name in ("conv2d_forward", "conv2d_backward_filter", "gemm", "max_pool2d_backward_with_bias", "sgd_update"):
     assert name in kernels, name + " missing from the profile"
+# A step reads its batch as a slice of the epoch's gathered batches: no gather of its own.
+assert "index_select" not in kernels, kernels["index_select"]
 # Two convolutions forward, two filter gradients, four GEMMs and two GEMMs with a bias epilogue per step.
 assert kernels["conv2d_forward"]["calls_per_step"] == 2, kernels["conv2d_forward"]
 assert kernels["conv2d_backward_filter"]["calls_per_step"] == 2
