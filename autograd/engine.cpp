@@ -4,7 +4,12 @@
 #include <ember/core/error.h>
 #include <ember/ops/ops.h>
 
+#include <ember/core/cuda.h>
+
 #include <deque>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -42,6 +47,30 @@ std::unordered_map<Node*, int> count_dependencies(const std::vector<Edge>& root_
   return dependencies;
 }
 
+// The implicit gradient of a one-element root, 1, as one constant per (device, dtype, shape), made
+// once: a training step's backward then launches no fill for its seed (on a GPU, one launch of the
+// step's ~22). Shared and never written: no backward function writes into the gradients it is
+// given, and AccumulateGrad copies a gradient whose storage it does not own alone. Inside a CUDA
+// graph capture the seed is made fresh (a constant made there would hold 1 only once the graph
+// has replayed).
+Tensor implicit_root_grad(const Tensor& root) {
+  const Device device = root.device();
+  if (device.is_cuda() && cuda::current_stream(device.index).is_capturing()) return ones_like(root);
+  using Key = std::tuple<std::string, int, Shape>;
+  static std::mutex mutex;
+  static auto* constants = new std::map<Key, Tensor>();  // never destroyed: no device frees at exit
+  std::lock_guard<std::mutex> lock(mutex);
+  const Key key{device.str(), static_cast<int>(root.dtype()), root.sizes()};
+  auto it = constants->find(key);
+  if (it == constants->end()) {
+    Tensor one = ones_like(root);
+    // Other streams read it from now on: the fill must be done before any of them does.
+    if (device.is_cuda()) cuda::current_stream(device.index).synchronize();
+    it = constants->emplace(key, std::move(one)).first;
+  }
+  return it->second;
+}
+
 }  // namespace
 
 void backward(const TensorList& roots, const TensorList& grad_roots, bool retain_graph) {
@@ -59,7 +88,7 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
     if (!grad.defined()) {
       EMBER_CHECK(root.numel() == 1, "backward: grad can be implicitly created only for a tensor with one element; ",
                   root.str(), " needs an explicit gradient");
-      grad = ones_like(root);
+      grad = implicit_root_grad(root);
     }
     EMBER_CHECK(grad.sizes() == root.sizes(), "backward: gradient ", grad.str(), " does not match root ", root.str());
     Edge edge = gradient_edge(root);

@@ -23,6 +23,9 @@ class Stream {
   void* handle() const { return handle_; }
   int device() const { return device_; }
   void synchronize() const;
+  // Whether the stream is recording a CUDA graph (like torch.cuda.is_current_stream_capturing):
+  // work queued now runs only when the graph is replayed.
+  bool is_capturing() const;
   friend bool operator==(Stream a, Stream b) { return a.handle_ == b.handle_ && a.device_ == b.device_; }
 
  private:

@@ -19,6 +19,7 @@ void synchronize(int) { no_cuda("cuda::synchronize"); }
 void set_device(int) { no_cuda("cuda::set_device"); }
 int current_device() { no_cuda("cuda::current_device"); }
 void Stream::synchronize() const { no_cuda("Stream::synchronize"); }
+bool Stream::is_capturing() const { return false; }
 Stream current_stream(int) { no_cuda("cuda::current_stream"); }
 void set_current_stream(Stream) { no_cuda("cuda::set_current_stream"); }
 Stream create_stream(int, bool) { no_cuda("cuda::create_stream"); }

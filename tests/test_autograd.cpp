@@ -96,6 +96,27 @@ TEST_CASE("autograd: gradients accumulate over two backward calls", "[autograd]"
   check_values(x.grad(), {5.0, 5.0, 5.0});
 }
 
+TEST_CASE("autograd: the implicit root gradient 1 is reused but never written", "[autograd]") {
+  // A one-element leaf as the root: its first gradient is the implicit 1 itself, which
+  // AccumulateGrad must copy (the engine reuses that constant for every later backward).
+  Tensor x = from_vector(std::vector<double>{3.0}, Shape{}).set_requires_grad(true);
+  x.backward();
+  x.backward();
+  check_values(x.grad(), {2.0});
+  Tensor ones = from_vector(std::vector<double>{1.0}, Shape{1});
+  ones.set_requires_grad(true);
+  (ones * 1.0).backward();
+  (ones * 1.0).backward();
+  check_values(ones.grad(), {2.0});
+  // Later roots of the same device, dtype and shape still start from 1.
+  Tensor w = leaf({1.0, 2.0});
+  sum(w * 3.0).backward();
+  check_values(w.grad(), {3.0, 3.0});
+  Tensor y = from_vector(std::vector<double>{5.0}, Shape{}).set_requires_grad(true);
+  (y * y).backward();
+  check_values(y.grad(), {10.0});
+}
+
 TEST_CASE("autograd: grad hooks fire once per leaf with the final gradient", "[autograd]") {
   Tensor x = leaf({1.0, 2.0});
   Tensor w = leaf({3.0, -1.0});

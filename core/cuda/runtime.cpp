@@ -56,6 +56,12 @@ void synchronize(int device) {
 
 void Stream::synchronize() const { EMBER_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_))); }
 
+bool Stream::is_capturing() const {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  EMBER_CUDA_CHECK(cudaStreamIsCapturing(static_cast<cudaStream_t>(handle_), &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
 Stream current_stream(int device) {
   int d = resolve(device);
   return Stream(current_streams[d], d);

@@ -40,6 +40,31 @@ TEST_CASE("graph: replay recomputes from the captured inputs", "[cuda][graph]") 
   }
 }
 
+TEST_CASE("graph: a backward captured first makes its root gradient inside the graph", "[cuda][graph]") {
+  // The engine reuses one constant 1 per (device, dtype, shape) as the implicit root gradient,
+  // but not one made during a capture (it would hold 1 only after a replay): a shape whose first
+  // backward is captured must still give the right gradients, replayed and eagerly afterwards.
+  cuda::StreamGuard guard(cuda::create_stream(0));
+  Device dev = cuda_device(0);
+  Tensor w = testing::random_tensor({7}, 5, 0.5, 2, kFloat64).to(dev).set_requires_grad(true);
+  Tensor scale = full({1, 1, 1}, 3.0, TensorOptions(kFloat64).with_device(dev));  // a root shape no other test uses
+  cuda::Graph graph;
+  graph.capture([&] {
+    w.set_grad(Tensor());
+    (sum(w * w).reshape({1, 1, 1}) * scale).backward();
+  });
+  Tensor expected = (w.detach() * 6.0).to(kCPU);
+  for (int replay = 0; replay < 2; ++replay) {
+    graph.replay();
+    CHECK(testing::all_close(w.grad().to(kCPU), expected, 1e-12, 1e-12));
+  }
+  w.set_grad(Tensor());
+  (sum(w * w).reshape({1, 1, 1}) * scale).backward();  // eager: the constant made now, outside the capture
+  CHECK(testing::all_close(w.grad().to(kCPU), expected, 1e-12, 1e-12));
+  (sum(w * w).reshape({1, 1, 1}) * scale).backward();
+  CHECK(testing::all_close(w.grad().to(kCPU), expected * 2.0, 1e-12, 1e-12));
+}
+
 namespace {
 
 using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>(const TensorList&)>;
