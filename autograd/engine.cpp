@@ -50,12 +50,11 @@ std::unordered_map<Node*, int> count_dependencies(const std::vector<Edge>& root_
 // The implicit gradient of a one-element root, 1, as one constant per (device, dtype, shape), made
 // once: a training step's backward then launches no fill for its seed (on a GPU, one launch of the
 // step's ~22). Shared and never written: no backward function writes into the gradients it is
-// given, and AccumulateGrad copies a gradient whose storage it does not own alone. Inside a CUDA
-// graph capture the seed is made fresh (a constant made there would hold 1 only once the graph
-// has replayed).
+// given, and AccumulateGrad copies a gradient whose storage it does not own alone. A capture
+// reads a constant made before it; one it would make is made fresh instead (it would hold 1 only
+// once the graph had replayed).
 Tensor implicit_root_grad(const Tensor& root) {
   const Device device = root.device();
-  if (device.is_cuda() && cuda::current_stream(device.index).is_capturing()) return ones_like(root);
   using Key = std::tuple<std::string, int, Shape>;
   static std::mutex mutex;
   static auto* constants = new std::map<Key, Tensor>();  // never destroyed: no device frees at exit
@@ -63,6 +62,7 @@ Tensor implicit_root_grad(const Tensor& root) {
   const Key key{device.str(), static_cast<int>(root.dtype()), root.sizes()};
   auto it = constants->find(key);
   if (it == constants->end()) {
+    if (device.is_cuda() && cuda::current_stream(device.index).is_capturing()) return ones_like(root);
     Tensor one = ones_like(root);
     // Other streams read it from now on: the fill must be done before any of them does.
     if (device.is_cuda()) cuda::current_stream(device.index).synchronize();
