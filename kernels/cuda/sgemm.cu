@@ -22,7 +22,8 @@
 //     rows 16-byte aligned for the float4 fragment reads.
 //  5. Global loads are float4: the BM x BK slice of A is BM*BK/4 float4, the BK x BN slice of B
 //     BK*BN/4; thread tid moves float4 number tid + i * threads (i = 0, 1, ...) of each, which
-//     for consecutive threads walks along a row (coalesced).
+//     for consecutive threads walks along a row (coalesced). Points 4-6 are the staging this kernel
+//     shares with the warp-tiled one (SliceStager in sgemm_common.cuh); the A map is its own.
 //  6. Double buffering (kDoubleBuffer, step 5; step 4 is the same kernel without it). Two shared
 //     buffers: while the block computes on slice t from buffer t%2, each thread already has slice
 //     t+1 in flight from global memory into registers, and writes it into the other buffer after
@@ -55,14 +56,16 @@ template <int BM, int BN, int BK>
 struct Tile {
   static constexpr int kThreads = (BM / 8) * (BN / 8);
   static constexpr int kThreadCols = BN / 8;  // threads along n: tid = ty * kThreadCols + tx
-  static constexpr int kAStride = BM + 4;     // a padded row of the transposed A slice (4.)
-  static constexpr int kALoads = BM * BK / 4 / kThreads;  // float4 of A per thread per slice
-  static constexpr int kBLoads = BK * BN / 4 / kThreads;  // and of B
   static_assert(BM % 32 == 0 && BN % 32 == 0, "BM and BN must be multiples of 32 (the warp's map)");
-  static_assert(BK % 4 == 0, "BK must be a multiple of 4 (float4 loads along k)");
   static_assert(kThreads >= 32 && kThreads <= 1024, "the block must have 32..1024 threads");
-  static_assert(kALoads >= 1 && kALoads * kThreads * 4 == BM * BK, "the A slice must split evenly");
-  static_assert(kBLoads >= 1 && kBLoads * kThreads * 4 == BK * BN, "the B slice must split evenly");
+};
+
+// The load map of A (5.): float4 f of the BM x BK slice is row f / (BK/4), k 4 * (f % (BK/4)), so
+// BK/4 consecutive threads cover a row.
+template <int BK>
+struct ALoadMap {
+  static __device__ __forceinline__ int row(int f) { return f / (BK / 4); }
+  static __device__ __forceinline__ int k(int f) { return 4 * (f % (BK / 4)); }
 };
 
 // Per slice (see the design above): stage A/B slices, 8 x 8 outer products per thread, accumulate.
@@ -72,52 +75,20 @@ __global__ void __launch_bounds__(Tile<BM, BN, BK>::kThreads, kMinBlocks)
     sgemm_tiled_kernel(int M, int N, int K, const float* __restrict__ A, const float* __restrict__ B,
                        float* __restrict__ C) {
   using T = Tile<BM, BN, BK>;
+  using Stager = sgemm_detail::SliceStager<BM, BN, BK, T::kThreads, ALoadMap<BK>, kChecked>;
   constexpr int kBuffers = kDoubleBuffer ? 2 : 1;
-  __shared__ __align__(16) float As[kBuffers][BK][T::kAStride];
+  __shared__ __align__(16) float As[kBuffers][BK][Stager::kAStride];
   __shared__ __align__(16) float Bs[kBuffers][BK][BN];
 
   const int tid = threadIdx.x;
   const int block_m = blockIdx.y * BM, block_n = blockIdx.x * BN;
   const int ty = tid / T::kThreadCols, tx = tid % T::kThreadCols;
 
-  // Load i of this thread moves float4 number f = tid + i * kThreads of each slice:
-  //   of A (BM x BK): row f / (BK/4), k 4 * (f % (BK/4));  of B (BK x BN): row f / (BN/4), column 4 * (f % (BN/4)).
-  float4 a_next[T::kALoads], b_next[T::kBLoads];
-  auto load_slice = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < T::kALoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      a_next[i] = sgemm_detail::load4<kChecked>(A, block_m + f / (BK / 4), k0 + 4 * (f % (BK / 4)), M, K);
-    }
-#pragma unroll
-    for (int i = 0; i < T::kBLoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      b_next[i] = sgemm_detail::load4<kChecked>(B, k0 + f / (BN / 4), block_n + 4 * (f % (BN / 4)), K, N);
-    }
-  };
-  auto store_slice = [&](int buf) {
-#pragma unroll
-    for (int i = 0; i < T::kALoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      const int row = f / (BK / 4), k = 4 * (f % (BK / 4));
-      As[buf][k + 0][row] = a_next[i].x;
-      As[buf][k + 1][row] = a_next[i].y;
-      As[buf][k + 2][row] = a_next[i].z;
-      As[buf][k + 3][row] = a_next[i].w;
-    }
-#pragma unroll
-    for (int i = 0; i < T::kBLoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      *reinterpret_cast<float4*>(&Bs[buf][f / (BN / 4)][4 * (f % (BN / 4))]) = b_next[i];
-    }
-  };
-
+  Stager stager(A, B, M, N, K, block_m, block_n, tid);
   float acc[8][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+  sgemm_detail::zero(acc);
 
+  // Per k: this thread's 8 values of A and 8 of B as two float4 each (3.), then 64 FMAs.
   auto multiply_slice = [&](int buf) {
 #pragma unroll
     for (int k = 0; k < BK; ++k) {
@@ -134,27 +105,8 @@ __global__ void __launch_bounds__(Tile<BM, BN, BK>::kThreads, kMinBlocks)
     }
   };
 
-  const int slices = (K + BK - 1) / BK;
-  if constexpr (kDoubleBuffer) {
-    load_slice(0);
-    store_slice(0);
-    __syncthreads();
-    for (int t = 0; t < slices; ++t) {
-      const int cur = t & 1;
-      if (t + 1 < slices) load_slice((t + 1) * BK);  // in flight during the FMAs below
-      multiply_slice(cur);
-      if (t + 1 < slices) store_slice(cur ^ 1);
-      __syncthreads();
-    }
-  } else {
-    for (int t = 0; t < slices; ++t) {
-      load_slice(t * BK);
-      store_slice(0);
-      __syncthreads();
-      multiply_slice(0);
-      __syncthreads();  // before the next slice overwrites the buffer
-    }
-  }
+  // The K loop: each slice staged in shared memory (4.-6.), then multiplied.
+  stager.walk_k(As, Bs, multiply_slice);
 
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
@@ -162,16 +114,7 @@ __global__ void __launch_bounds__(Tile<BM, BN, BK>::kThreads, kMinBlocks)
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
       const int col = block_n + half * (BN / 2) + tx * 4;
-      const float* v = &acc[i][half * 4];
-      if constexpr (!kChecked) {
-        *reinterpret_cast<float4*>(C + static_cast<size_t>(row) * N + col) = make_float4(v[0], v[1], v[2], v[3]);
-      } else {
-        if (row < M) {
-#pragma unroll
-          for (int j = 0; j < 4; ++j)
-            if (col + j < N) C[static_cast<size_t>(row) * N + col + j] = v[j];
-        }
-      }
+      sgemm_detail::store4<kChecked>(C, row, col, M, N, &acc[i][half * 4]);
     }
   }
 }

@@ -34,7 +34,8 @@
 //     banks. (sgemm.cu's map, 4 lanes a row, leaves a 2-way conflict at BK = 16.) B is loaded and
 //     stored as float4 along n, a warp covering 512 contiguous bytes of a row: coalesced and
 //     conflict-free.
-//  7. Double buffering as in sgemm.cu: slice t+1 travels from global memory into registers while
+//  7. Double buffering as in sgemm.cu (the staging of points 6 and 7 is SliceStager in
+//     sgemm_common.cuh, shared by both kernels; the A map is this kernel's): slice t+1 travels from global memory into registers while
 //     slice t is multiplied from shared buffer t%2, then goes into the other buffer; one
 //     __syncthreads per slice (the buffer written in step t was last read in step t-1, which
 //     ended with a barrier).
@@ -70,9 +71,6 @@ struct WarpTile {
   static constexpr int kSubM = WM / WMI, kSubN = WN / WNI;  // a warp sub-tile (3.)
   static constexpr int kLanesN = kSubN / 4;                   // lanes along n in a sub-tile
   static constexpr int kLaneM = 4 * WMI, kLaneN = 4 * WNI;    // outputs a lane holds
-  static constexpr int kAStride = BM + 4;                     // a padded row of the transposed A slice (6.)
-  static constexpr int kALoads = BM * BK / 4 / kThreads;      // float4 of A per thread per slice
-  static constexpr int kBLoads = BK * BN / 4 / kThreads;      // and of B
   static_assert(BM % WM == 0 && BN % WN == 0, "the warp tile must divide the block tile");
   static_assert(WM % WMI == 0 && WN % WNI == 0 && kSubM % 4 == 0 && kSubN % 4 == 0,
                 "a warp sub-tile must be a whole number of 4 x 4 lane tiles");
@@ -81,8 +79,14 @@ struct WarpTile {
   static_assert(BK % 8 == 0, "BK must be a multiple of 8 (the A load map, design point 6)");
   static_assert(BM % 16 == 0, "BM must be a multiple of 16 (a warp's A loads cover 16 rows)");
   static_assert(kThreads >= 32 && kThreads <= 1024, "the block must have 32..1024 threads");
-  static_assert(kALoads >= 1 && kALoads * kThreads * 4 == BM * BK, "the A slice must split evenly");
-  static_assert(kBLoads >= 1 && kBLoads * kThreads * 4 == BK * BN, "the B slice must split evenly");
+};
+
+// The load map of A (6.): float4 f of the BM x BK slice is row (f/2) % BM, k 8 * ((f/2) / BM) +
+// 4 * (f % 2), so a warp's transposing store hits 32 banks.
+template <int BM>
+struct ALoadMap {
+  static __device__ __forceinline__ int row(int f) { return (f / 2) % BM; }
+  static __device__ __forceinline__ int k(int f) { return 8 * ((f / 2) / BM) + 4 * (f % 2); }
 };
 
 // Per slice: stage the A/B slices, then every lane accumulates its (4*WMI) x (4*WNI) outer
@@ -93,7 +97,8 @@ __global__ void __launch_bounds__(WarpTile<BM, BN, BK, WM, WN, WMI, WNI>::kThrea
     sgemm_warptile_kernel(int M, int N, int K, const float* __restrict__ A, const float* __restrict__ B,
                           float* __restrict__ C) {
   using T = WarpTile<BM, BN, BK, WM, WN, WMI, WNI>;
-  __shared__ __align__(16) float As[2][BK][T::kAStride];
+  using Stager = sgemm_detail::SliceStager<BM, BN, BK, T::kThreads, ALoadMap<BM>, kChecked>;
+  __shared__ __align__(16) float As[2][BK][Stager::kAStride];
   __shared__ __align__(16) float Bs[2][BK][BN];
 
   const int tid = threadIdx.x;
@@ -103,47 +108,11 @@ __global__ void __launch_bounds__(WarpTile<BM, BN, BK, WM, WN, WMI, WNI>::kThrea
   const int lane_m = (warp / T::kWarpsN) * WM + (lane / T::kLanesN) * 4;
   const int lane_n = (warp % T::kWarpsN) * WN + (lane % T::kLanesN) * 4;
 
-  // Load i of this thread moves float4 number f = tid + i * kThreads of each slice (design point 6):
-  //   of A (BM x BK): row (f/2) % BM, k 8 * ((f/2) / BM) + 4 * (f % 2);
-  //   of B (BK x BN): row f / (BN/4), column 4 * (f % (BN/4)).
-  float4 a_next[T::kALoads], b_next[T::kBLoads];
-  auto a_row = [](int f) { return (f / 2) % BM; };
-  auto a_k = [](int f) { return 8 * ((f / 2) / BM) + 4 * (f % 2); };
-  auto load_slice = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < T::kALoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      a_next[i] = sgemm_detail::load4<kChecked>(A, block_m + a_row(f), k0 + a_k(f), M, K);
-    }
-#pragma unroll
-    for (int i = 0; i < T::kBLoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      b_next[i] = sgemm_detail::load4<kChecked>(B, k0 + f / (BN / 4), block_n + 4 * (f % (BN / 4)), K, N);
-    }
-  };
-  auto store_slice = [&](int buf) {
-#pragma unroll
-    for (int i = 0; i < T::kALoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      const int row = a_row(f), k = a_k(f);
-      As[buf][k + 0][row] = a_next[i].x;
-      As[buf][k + 1][row] = a_next[i].y;
-      As[buf][k + 2][row] = a_next[i].z;
-      As[buf][k + 3][row] = a_next[i].w;
-    }
-#pragma unroll
-    for (int i = 0; i < T::kBLoads; ++i) {
-      const int f = tid + i * T::kThreads;
-      *reinterpret_cast<float4*>(&Bs[buf][f / (BN / 4)][4 * (f % (BN / 4))]) = b_next[i];
-    }
-  };
-
+  Stager stager(A, B, M, N, K, block_m, block_n, tid);
   float acc[T::kLaneM][T::kLaneN];
-#pragma unroll
-  for (int i = 0; i < T::kLaneM; ++i)
-#pragma unroll
-    for (int j = 0; j < T::kLaneN; ++j) acc[i][j] = 0.0f;
+  sgemm_detail::zero(acc);
 
+  // Per k: this lane's fragments from the warp's strips of As and Bs (3.), then its outer products.
   auto multiply_slice = [&](int buf) {
 #pragma unroll
     for (int k = 0; k < BK; ++k) {
@@ -171,17 +140,8 @@ __global__ void __launch_bounds__(WarpTile<BM, BN, BK, WM, WN, WMI, WNI>::kThrea
     }
   };
 
-  const int slices = (K + BK - 1) / BK;
-  load_slice(0);
-  store_slice(0);
-  __syncthreads();
-  for (int t = 0; t < slices; ++t) {
-    const int cur = t & 1;
-    if (t + 1 < slices) load_slice((t + 1) * BK);  // in flight during the FMAs below
-    multiply_slice(cur);
-    if (t + 1 < slices) store_slice(cur ^ 1);
-    __syncthreads();
-  }
+  // The K loop, double buffered (6., 7.): each slice staged in shared memory, then multiplied.
+  stager.walk_k(As, Bs, multiply_slice);
 
   // Accumulator (4*i + r, 4*j + c) is C's element at row lane_m + i*kSubM + r, column
   // lane_n + j*kSubN + c of the block tile: a float4 store per (i, r, j).
@@ -191,16 +151,7 @@ __global__ void __launch_bounds__(WarpTile<BM, BN, BK, WM, WN, WMI, WNI>::kThrea
 #pragma unroll
     for (int j = 0; j < WNI; ++j) {
       const int col = block_n + lane_n + j * T::kSubN;
-      const float* v = &acc[i][4 * j];
-      if constexpr (!kChecked) {
-        *reinterpret_cast<float4*>(C + static_cast<size_t>(row) * N + col) = make_float4(v[0], v[1], v[2], v[3]);
-      } else {
-        if (row < M) {
-#pragma unroll
-          for (int c = 0; c < 4; ++c)
-            if (col + c < N) C[static_cast<size_t>(row) * N + col + c] = v[c];
-        }
-      }
+      sgemm_detail::store4<kChecked>(C, row, col, M, N, &acc[i][4 * j]);
     }
   }
 }
