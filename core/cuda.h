@@ -75,6 +75,12 @@ void empty_cache();
 // usually faster and may differ from run to run.
 void set_cudnn_benchmark(bool enabled);
 bool cudnn_benchmark();
+// Whether float32 convolutions may run on tensor cores in TF32 (10-bit mantissa inputs, FP32
+// accumulation), like PyTorch's torch.backends.cudnn.allow_tf32. false, Ember's default (PyTorch's
+// is true): strict FP32 FMA algorithms only, results within FP32 rounding of the CPU reference.
+// Applies to shapes whose algorithm is chosen after the call (choices are cached per setting).
+void set_cudnn_allow_tf32(bool allowed);
+bool cudnn_allow_tf32();
 
 namespace detail {
 DataPtr allocate_device(int device, size_t nbytes);

@@ -31,6 +31,8 @@ void reset_allocator_stats(int) { no_cuda("cuda::reset_allocator_stats"); }
 void empty_cache() {}
 void set_cudnn_benchmark(bool) {}  // nothing to choose without cuDNN
 bool cudnn_benchmark() { return false; }
+void set_cudnn_allow_tf32(bool) {}
+bool cudnn_allow_tf32() { return false; }
 
 void Graph::capture_begin() { no_cuda("cuda::Graph::capture_begin"); }
 void Graph::capture_end() { no_cuda("cuda::Graph::capture_end"); }

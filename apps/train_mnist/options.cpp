@@ -63,12 +63,16 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                  "process on a GPU, any optimizer), else eager; on: an error where not valid")
       ->check(CLI::IsMember({"auto", "on", "off"}))->capture_default_str();
   app.add_option("--cuda-graph-steps", o.cuda_graph_steps,
-                 "Training steps captured back to back in one CUDA graph: one launch (and one copy of the "
-                 "batches' indices) serves that many steps")
+                 "Training steps captured back to back in one CUDA graph: one launch (and one copy of their "
+                 "batches) serves that many steps")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
   app.add_option("--cudnn-benchmark", o.cudnn_benchmark,
                  "Time every cuDNN convolution algorithm once per shape and keep the fastest (like "
                  "torch.backends.cudnn.benchmark); off: cuDNN's heuristics, the same choice every run")
+      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+  app.add_option("--cudnn-tf32", o.cudnn_tf32,
+                 "Let float32 convolutions use TF32 tensor cores (like torch.backends.cudnn.allow_tf32, on by "
+                 "default in PyTorch); off: strict FP32")
       ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
   app.add_flag("--ddp", o.ddp, "Wrap the model in DistributedDataParallel even at world size 1 (to measure its cost)");
   app.add_option("--backend", o.backend, "Distributed backend when WORLD_SIZE > 1 (default: nccl on GPU, gloo on CPU)")

@@ -121,6 +121,7 @@ int run_training(const Options& o, const char* argv0) {
   if (device.is_cuda()) {
     cuda::set_device(device.index);
     cuda::set_cudnn_benchmark(o.cudnn_benchmark == "on");
+    cuda::set_cudnn_allow_tf32(o.cudnn_tf32 == "on");
   }
   // GPU work runs on a stream of its own (the legacy default stream cannot be captured in a graph).
   std::optional<cuda::StreamGuard> compute_stream;

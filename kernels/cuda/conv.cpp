@@ -5,7 +5,9 @@
 // a workspace from Ember's caching allocator, and the cuDNN call on the tensor's current stream.
 //
 // Precision: float32 convolutions run with CUDNN_FMA_MATH (no TF32 tensor cores), so results
-// agree with the CPU reference to FP32 rounding of a different summation order.
+// agree with the CPU reference to FP32 rounding of a different summation order; with
+// cuda::set_cudnn_allow_tf32(true) they may take tensor-core (TF32) algorithms, as PyTorch's
+// default does.
 #include <array>
 #include <map>
 #include <mutex>
@@ -84,15 +86,20 @@ class FilterDesc {
   cudnnFilterDescriptor_t desc_ = nullptr;
 };
 
+// Whether this convolution may use TF32 tensor cores: float32 with cuda::cudnn_allow_tf32().
+bool tf32_allowed(DType dtype) { return dtype == DType::Float32 && ember::cuda::cudnn_allow_tf32(); }
+
 class ConvDesc {
  public:
-  ConvDesc(const Conv2dParams& p, DType dtype) {
+  // The math type the algorithm search considers: tensor ops where TF32 is allowed, else FMA only
+  // (CUDNN_DEFAULT_MATH would let Ampere and later use TF32).
+  ConvDesc(const Conv2dParams& p, DType dtype, bool tf32) {
     EMBER_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&desc_));
     EMBER_CUDA_CHECK(cudnnSetConvolution2dDescriptor(desc_, as_int(p.padding[0]), as_int(p.padding[1]),
                                                      as_int(p.stride[0]), as_int(p.stride[1]), as_int(p.dilation[0]),
                                                      as_int(p.dilation[1]), CUDNN_CROSS_CORRELATION,
                                                      cudnn_type(dtype)));
-    EMBER_CUDA_CHECK(cudnnSetConvolutionMathType(desc_, CUDNN_FMA_MATH));
+    EMBER_CUDA_CHECK(cudnnSetConvolutionMathType(desc_, tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   }
   ~ConvDesc() { cudnnDestroyConvolutionDescriptor(desc_); }
   ConvDesc(const ConvDesc&) = delete;
@@ -108,16 +115,18 @@ struct ConvDescriptors {
   TensorDesc x, y;
   FilterDesc w;
   ConvDesc conv;
-  ConvDescriptors(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, DType dtype)
-      : x(xs, dtype), y(ys, dtype), w(ws, dtype), conv(p, dtype) {}
+  bool tf32;  // read once per call, so that one call never mixes two settings
+  ConvDescriptors(const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dParams& p, DType t)
+      : x(xs, t), y(ys, t), w(ws, t), conv(p, t, tf32_allowed(t)), tf32(tf32_allowed(t)) {}
 };
 
-// The algorithm cache: one entry per (pass, device, dtype, shapes, params).
+// The algorithm cache: one entry per (pass, timed, TF32 allowed, device, dtype, shapes, params).
 enum class Pass { Forward, BackwardData, BackwardFilter };
-using AlgoKey = std::tuple<int, bool, int, int, Shape, Shape, std::array<int64_t, 6>>;
+using AlgoKey = std::tuple<int, bool, bool, int, int, Shape, Shape, std::array<int64_t, 6>>;
 struct AlgoChoice {
   int algo = 0;
   size_t workspace_bytes = 0;
+  cudnnMathType_t math = CUDNN_FMA_MATH;  // what the algorithm was found with: set before the call
 };
 
 // Whether this call chooses by timing (cudnnFind*AlgorithmEx): benchmark mode, and `out`'s stream
@@ -131,8 +140,8 @@ bool timed_choice(const Tensor& out) {
   return status == cudaStreamCaptureStatusNone;
 }
 
-AlgoKey algo_key(Pass pass, bool timed, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
-  return {static_cast<int>(pass), timed, x.device().index, static_cast<int>(x.dtype()), x.sizes(), w_shape,
+AlgoKey algo_key(Pass pass, bool timed, bool tf32, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
+  return {static_cast<int>(pass), timed, tf32, x.device().index, static_cast<int>(x.dtype()), x.sizes(), w_shape,
           {p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]}};
 }
 
@@ -154,21 +163,27 @@ size_t workspace_limit() {
 size_t search_workspace_bytes() { return std::min<size_t>(workspace_limit(), size_t(256) << 20); }
 
 // cuDNN's heuristics (and the timed search) return candidates ordered fastest first: take the first that succeeded,
-// fits the workspace limit and does not use tensor-core (TF32) math; fall back to the first
-// that fits. Only the `returned` entries are meaningful.
+// fits the workspace limit and, unless TF32 is allowed, does not use tensor-core math; fall back to
+// the first that fits. Only the `returned` entries are meaningful.
 template <typename Perf>
-AlgoChoice pick(const std::vector<Perf>& perf, int returned, const char* pass) {
+AlgoChoice pick(const std::vector<Perf>& perf, int returned, bool tf32, const char* pass) {
   const size_t limit = workspace_limit();
   const Perf* fallback = nullptr;
   for (int i = 0; i < returned; ++i) {
     const Perf& p = perf[static_cast<size_t>(i)];
     if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
-    if (p.mathType != CUDNN_TENSOR_OP_MATH && p.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
-      return {static_cast<int>(p.algo), p.memory};
+    if (tf32 || (p.mathType != CUDNN_TENSOR_OP_MATH && p.mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      return {static_cast<int>(p.algo), p.memory, p.mathType};
     if (!fallback) fallback = &p;
   }
   EMBER_CHECK(fallback != nullptr, "conv2d (cuDNN ", pass, "): no algorithm fits in ", limit, " bytes of workspace");
-  return {static_cast<int>(fallback->algo), fallback->memory};
+  return {static_cast<int>(fallback->algo), fallback->memory, fallback->mathType};
+}
+
+// Runs the chosen algorithm with the math type it was found with where TF32 is allowed; otherwise
+// the descriptor keeps FMA math (CUDNN_DEFAULT_MATH would allow TF32 on Ampere and later).
+void use_math_of(const AlgoChoice& choice, const ConvDescriptors& d) {
+  if (d.tf32) EMBER_CUDA_CHECK(cudnnSetConvolutionMathType(d.conv.get(), choice.math));
 }
 
 // Looks the choice up, or asks cuDNN's heuristics once for this shape.
@@ -208,7 +223,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   cudnnHandle_t handle = handle_on_stream(out);
   ConvDescriptors d(x.sizes(), weight.sizes(), out.sizes(), params, x.dtype());
   const bool timed = timed_choice(out);
-  AlgoChoice choice = cached_algo(algo_key(Pass::Forward, timed, x, weight.sizes(), params), [&] {
+  AlgoChoice choice = cached_algo(algo_key(Pass::Forward, timed, d.tf32, x, weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     int returned = 0;
     if (timed) {  // writes `out`, which the convolution below overwrites
@@ -221,8 +236,9 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
       EMBER_CUDA_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x.get(), d.w.get(), d.conv.get(), d.y.get(),
                                                                static_cast<int>(perf.size()), &returned, perf.data()));
     }
-    return pick(perf, returned, "forward");
+    return pick(perf, returned, d.tf32, "forward");
   });
+  use_math_of(choice, d);
   Tensor ws = workspace(out, choice.workspace_bytes);
   const Scale one(1.0), zero(0.0);
   const DType t = x.dtype();
@@ -243,7 +259,7 @@ void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Te
   cudnnHandle_t handle = handle_on_stream(grad_x);
   ConvDescriptors d(grad_x.sizes(), weight.sizes(), grad_out.sizes(), params, grad_x.dtype());
   const bool timed = timed_choice(grad_x);
-  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardData, timed, grad_x, weight.sizes(), params), [&] {
+  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardData, timed, d.tf32, grad_x, weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     int returned = 0;
     if (timed) {  // writes grad_x, which the call below overwrites
@@ -257,8 +273,9 @@ void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Te
                                                                     d.x.get(), static_cast<int>(perf.size()),
                                                                     &returned, perf.data()));
     }
-    return pick(perf, returned, "backward data");
+    return pick(perf, returned, d.tf32, "backward data");
   });
+  use_math_of(choice, d);
   Tensor ws = workspace(grad_x, choice.workspace_bytes);
   const Scale one(1.0), zero(0.0);
   const DType t = grad_x.dtype();
@@ -275,7 +292,7 @@ void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tenso
   cudnnHandle_t handle = handle_on_stream(grad_weight);
   ConvDescriptors d(x.sizes(), grad_weight.sizes(), grad_out.sizes(), params, x.dtype());
   const bool timed = timed_choice(grad_weight);
-  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardFilter, timed, x, grad_weight.sizes(), params), [&] {
+  AlgoChoice choice = cached_algo(algo_key(Pass::BackwardFilter, timed, d.tf32, x, grad_weight.sizes(), params), [&] {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     int returned = 0;
     if (timed) {  // writes grad_weight, which the call below overwrites
@@ -290,8 +307,9 @@ void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tenso
                                                                       d.w.get(), static_cast<int>(perf.size()),
                                                                       &returned, perf.data()));
     }
-    return pick(perf, returned, "backward filter");
+    return pick(perf, returned, d.tf32, "backward filter");
   });
+  use_math_of(choice, d);
   Tensor ws = workspace(x, choice.workspace_bytes);
   const Scale one(1.0), zero(0.0);
   const DType t = x.dtype();

@@ -169,6 +169,30 @@ TEST_CASE("cuda conv2d (cuDNN) matches the CPU: stride, padding, dilation, bias"
   cuda::set_cudnn_benchmark(false);
 }
 
+TEST_CASE("cuda conv2d with TF32 allowed matches the CPU to TF32 accuracy, and strict FP32 comes back",
+          "[conv][cuda]") {
+  // The Net's conv2: 250 products per output. TF32 keeps 10 mantissa bits of each input (relative
+  // error 2^-11 per input), so outputs and gradients agree to ~1e-2 relative, not FP32's 1e-4.
+  Conv2dParams params;
+  Tensor x = leaf(nonzero_tensor({100, 10, 12, 12}, 41)), w = leaf(nonzero_tensor({20, 10, 5, 5}, 42));
+  Tensor b = leaf(nonzero_tensor({20}, 43));
+  auto conv = [params](const TensorList& in) { return conv2d(in[0], in[1], in[2], params); };
+  const bool benchmark = GENERATE(false, true);
+  INFO("cudnn benchmark " << benchmark);
+  cuda::set_cudnn_benchmark(benchmark);
+  cuda::set_cudnn_allow_tf32(true);
+  CHECK(cuda::cudnn_allow_tf32());
+  std::string why = testing::compare_cuda_with_cpu(conv, {x, w, b}, 2e-2, 2e-2);
+  INFO(why);
+  CHECK(why.empty());
+  // Back to strict FP32: the algorithms are chosen again (cached per setting), at FP32 tolerance.
+  cuda::set_cudnn_allow_tf32(false);
+  why = testing::compare_cuda_with_cpu(conv, {x, w, b}, 1e-3, 1e-4);
+  INFO(why);
+  CHECK(why.empty());
+  cuda::set_cudnn_benchmark(false);
+}
+
 TEST_CASE("cuda max_pool2d matches the CPU, overlapping (atomic) and disjoint windows", "[pool][cuda]") {
   Tensor x = leaf(distinct_tensor({4, 3, 24, 24}, 1));
   check_both_dtypes([](const TensorList& in) { return max_pool2d(in[0], {2, 2}); }, {x}, 1e-4, 1e-6);
