@@ -344,7 +344,7 @@ static cudnnStatus_t find_ex(cudnnHandle_t h, cudnnTensorDescriptor_t x, const v
   CUstream_st* rec = stream_rec(h->stream);
   if (rec && rec->capture) {
     report_returned("%s during graph capture (it synchronises)", what);
-    rec->invalidated = true;
+    rec->capture->invalidated = true;
     return CUDNN_STATUS_NOT_SUPPORTED;
   }
   if (pass != 1 && !check_device_range(xp, tbytes(x), what)) return CUDNN_STATUS_BAD_PARAM;

@@ -74,7 +74,7 @@ using namespace emu;
 cudaError_t cudaMalloc(void** out, size_t size) {
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   for (cudaStream_t st : g_streams)
-    if (st->capture && st->capture_mode != cudaStreamCaptureModeRelaxed)
+    if (st->capture && st->capture->mode != cudaStreamCaptureModeRelaxed)
       report("WARNING: cudaMalloc during a non-relaxed graph capture (CUDA allows it only in relaxed mode)");
   if (size > (size_t(64) << 30)) return cudaErrorMemoryAllocation;
   size_t need = (std::max<size_t>(size, 1) + 255) / 256 * 256;

@@ -61,6 +61,14 @@ bool is_pinned(const void* p, size_t n);
 // The handle types of the fake API (their names are those cuda_runtime.h forward-declares).
 struct CUgraph_st {
   std::vector<std::pair<std::string, std::function<void()>>> nodes;
+  // While capturing, in step with nodes: the stream that issued each node and whether a later node
+  // depends on it. A node nothing depends on must be in the origin's frontier at EndCapture (joined).
+  std::vector<int> issued_by;
+  std::vector<bool> has_dependent;
+  unsigned long long serial = 0;  // tells the events recorded in this capture from those of ended ones
+  int origin_id = 0;
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  bool invalidated = false;  // capture-wide: a sync on any of its streams spoils the whole graph
 };
 struct CUgraphExec_st {
   std::vector<std::pair<std::string, std::function<void()>>> nodes;
@@ -68,12 +76,14 @@ struct CUgraphExec_st {
 struct CUstream_st {
   int id;
   unsigned flags;
-  CUgraph_st* capture = nullptr;  // recording into this graph
-  bool invalidated = false;
-  cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+  CUgraph_st* capture = nullptr;  // recording into this graph (its own capture, or one it was forked into)
+  bool forked = false;            // joined another stream's capture by waiting on one of its events
+  std::vector<size_t> frontier{}; // the captured nodes its next node depends on
 };
 struct CUevent_st {
-  CUgraph_st* recorded_in_capture = nullptr;
+  unsigned long long capture_serial = 0;  // the capture of the stream it was last recorded on (0: none)
+  int stream_id = 0;                      // that stream (for the trace)
+  std::vector<size_t> frontier;           // that stream's frontier at the record: what a waiter depends on
 };
 
 namespace emu {
@@ -82,6 +92,11 @@ extern CUstream_st g_null_stream;  // the legacy default stream (nullptr, cudaSt
 extern int g_active_captures;
 // The record of a stream handle, nullptr for an unknown (destroyed) one.
 CUstream_st* stream_rec(cudaStream_t s);
+// Cross-stream capture (graph.cpp): a node captured on a stream, an event recorded on a stream, a stream
+// waiting on an event (which forks a non-capturing stream into the event's capture).
+void capture_node(CUstream_st* rec, std::string described, std::function<void()> work);
+void capture_record(CUevent_st* e, CUstream_st* rec);
+cudaError_t capture_wait(CUstream_st* rec, cudaStream_t s, CUevent_st* e);
 
 // ---------------------------------------------------------------- trace (trace.cpp)
 extern std::string g_detail;  // what the next traced event adds to its name (grid/block, bytes, sizes)

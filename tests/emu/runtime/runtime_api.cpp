@@ -28,13 +28,13 @@ cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()>
   }
   const char* category = category_of(what);
   bool capturing = rec->capture != nullptr;
-  count_event(category, capturing && !rec->invalidated);
+  count_event(category, capturing && !rec->capture->invalidated);
   trace_event(category, what, stream, g_replaying ? "replay" : capturing ? "capture" : "eager");
   std::string described = g_detail.empty() ? std::string(what) : std::string(what) + " " + g_detail;
   g_detail.clear();
   if (rec->capture) {
-    if (rec->invalidated) return cudaErrorStreamCaptureInvalidated;
-    rec->capture->nodes.emplace_back(described, std::move(work));
+    if (rec->capture->invalidated) return cudaErrorStreamCaptureInvalidated;
+    capture_node(rec, std::move(described), std::move(work));
     return cudaSuccess;
   }
   if (g_active_captures > 0)
@@ -62,6 +62,8 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorStreamCaptureUnjoined: return "cudaErrorStreamCaptureUnjoined";
     case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
     case cudaErrorIllegalState: return "cudaErrorIllegalState";
   }
@@ -110,7 +112,7 @@ static cudaError_t sync_check(const char* what, cudaStream_t s, bool all) {
   for (cudaStream_t st : g_streams) {
     if (st->capture && (all || st == s)) {
       report_returned("%s while stream %p is capturing: illegal, invalidates the capture", what, static_cast<void*>(st));
-      st->invalidated = true;
+      st->capture->invalidated = true;
       return cudaErrorStreamCaptureUnsupported;
     }
   }
@@ -197,8 +199,8 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* st) {
   CUstream_st* rec = stream_rec(s);
-  *st = rec && rec->capture ? (rec->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive)
-                            : cudaStreamCaptureStatusNone;
+  if (!rec || !rec->capture) *st = cudaStreamCaptureStatusNone;
+  else *st = rec->capture->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
   return cudaSuccess;
 }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int) {
@@ -210,18 +212,14 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   CUstream_st* rec = stream_rec(s);
   if (!rec || !e) return cudaErrorInvalidResourceHandle;
-  e->recorded_in_capture = rec->capture;
+  capture_record(e, rec);
   return cudaSuccess;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int) {
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
   CUstream_st* rec = stream_rec(s);
   if (!rec || !e) return cudaErrorInvalidResourceHandle;
-  if (e->recorded_in_capture && rec->capture != e->recorded_in_capture) {
-    report("WARNING: stream %p waits on an event recorded during capture: it joins the capture (emulated: it does not)",
-           static_cast<void*>(s));
-  }
-  return cudaSuccess;
+  return capture_wait(rec, s, e);
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t) {
   std::lock_guard<std::recursive_mutex> lock(g_mutex);
