@@ -15,8 +15,9 @@ set(EMBER_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/Ember" CACHE STRING
 # core/cuda/, dist/gloo/, dist/nccl/ (not globbed: the glob is not recursive), *.cuh, and the
 # named exceptions below.
 set(EMBER_PUBLIC_HEADER_DIRS core autograd ops nn optim data dist)
-# ops/max_pool_backward.h: a backward node shared by two ops in ops/.
-set(EMBER_PRIVATE_HEADERS ops/op_utils.h ops/max_pool_backward.h)
+# ops/max_pool_backward.h: a backward node shared by two ops in ops/; ops/weight_grad_branch.h:
+# how backward nodes in ops/ fork their weight gradients onto a second stream.
+set(EMBER_PRIVATE_HEADERS ops/op_utils.h ops/max_pool_backward.h ops/weight_grad_branch.h)
 set(EMBER_PUBLIC_HEADERS ember.h)
 foreach(dir ${EMBER_PUBLIC_HEADER_DIRS})
   file(GLOB dir_headers CONFIGURE_DEPENDS RELATIVE "${PROJECT_SOURCE_DIR}" "${PROJECT_SOURCE_DIR}/${dir}/*.h")

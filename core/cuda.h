@@ -81,6 +81,10 @@ bool cudnn_benchmark();
 // Applies to shapes whose algorithm is chosen after the call (choices are cached per setting).
 void set_cudnn_allow_tf32(bool allowed);
 bool cudnn_allow_tf32();
+// Whether backward computes the weight gradients of linear and conv2d on a second stream, beside
+// the data gradients (ops/weight_grad_branch.h). Off by default.
+void set_concurrent_weight_grads(bool enabled);
+bool concurrent_weight_grads();
 
 namespace detail {
 DataPtr allocate_device(int device, size_t nbytes);

@@ -33,6 +33,8 @@ void set_cudnn_benchmark(bool) {}  // nothing to choose without cuDNN
 bool cudnn_benchmark() { return false; }
 void set_cudnn_allow_tf32(bool) {}
 bool cudnn_allow_tf32() { return false; }
+void set_concurrent_weight_grads(bool) {}  // no second stream without CUDA
+bool concurrent_weight_grads() { return false; }
 
 void Graph::capture_begin() { no_cuda("cuda::Graph::capture_begin"); }
 void Graph::capture_end() { no_cuda("cuda::Graph::capture_end"); }

@@ -6,6 +6,7 @@
 #include <ember/kernels/dispatch.h>
 #include <ember/ops/op_utils.h>
 #include <ember/ops/ops.h>
+#include <ember/ops/weight_grad_branch.h>
 
 namespace ember {
 
@@ -34,18 +35,22 @@ class Conv2dBackward : public autograd::Node {
       if (needs_input_grad(2)) out[2] = zeros({weight_.size(0)}, TensorOptions(weight_.dtype()).with_device(weight_.device()));
       return out;
     }
+    ops::WeightGradBranch branch(g.device(), needs_input_grad(0) && (needs_input_grad(1) || needs_input_grad(2)));
+    branch.run([&] {
+      if (needs_input_grad(1)) {
+        out[1] = ops::empty_as(weight_, weight_.sizes());
+        EMBER_KERNEL(g.device(), conv2d_backward_filter, g, x_, out[1], params_);
+      }
+      if (needs_input_grad(2)) {
+        out[2] = ops::empty_as(weight_, {weight_.size(0)});
+        EMBER_KERNEL(g.device(), conv2d_backward_bias, g, out[2]);
+      }
+    });
     if (needs_input_grad(0)) {
       out[0] = ops::empty_as(x_, x_.sizes());
       EMBER_KERNEL(g.device(), conv2d_backward_data, g, weight_, out[0], params_);
     }
-    if (needs_input_grad(1)) {
-      out[1] = ops::empty_as(weight_, weight_.sizes());
-      EMBER_KERNEL(g.device(), conv2d_backward_filter, g, x_, out[1], params_);
-    }
-    if (needs_input_grad(2)) {
-      out[2] = ops::empty_as(weight_, {weight_.size(0)});
-      EMBER_KERNEL(g.device(), conv2d_backward_bias, g, out[2]);
-    }
+    branch.join();
     return out;
   }
 

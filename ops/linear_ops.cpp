@@ -10,6 +10,7 @@
 #include <ember/kernels/gemm.h>
 #include <ember/ops/op_utils.h>
 #include <ember/ops/ops.h>
+#include <ember/ops/weight_grad_branch.h>
 
 namespace ember {
 
@@ -61,9 +62,13 @@ class LinearBackward : public autograd::Node {
     check_not_released();
     const Tensor& g = grads[0];
     TensorList out(next_edges().size());
+    ops::WeightGradBranch branch(g.device(), needs_input_grad(0) && (needs_input_grad(1) || needs_input_grad(2)));
+    branch.run([&] {
+      if (needs_input_grad(1)) out[1] = matmul(g.t(), x_);
+      if (needs_input_grad(2)) out[2] = sum(g, {0});
+    });
     if (needs_input_grad(0)) out[0] = matmul(g, weight_);
-    if (needs_input_grad(1)) out[1] = matmul(g.t(), x_);
-    if (needs_input_grad(2)) out[2] = sum(g, {0});
+    branch.join();
     return out;
   }
 
@@ -107,8 +112,12 @@ class LinearReluBackward : public autograd::Node {
       EMBER_KERNEL(out_.device(), bias_relu_backward, grads[0].contiguous(), out_, grad_pre, grad_bias);
     }
     TensorList out(next_edges().size());
+    ops::WeightGradBranch branch(out_.device(), needs_input_grad(0) && needs_input_grad(1));
+    branch.run([&] {
+      if (needs_input_grad(1)) out[1] = matmul(grad_pre.t(), x_);
+    });
     if (needs_input_grad(0)) out[0] = matmul(grad_pre, weight_);
-    if (needs_input_grad(1)) out[1] = matmul(grad_pre.t(), x_);
+    branch.join();
     out[2] = grad_bias;
     return out;
   }

@@ -74,7 +74,8 @@ void MetricsLog::write_json() const {
                         {"options", {{"batch_size", o.batch_size}, {"lr", o.lr}, {"momentum", o.momentum},
                                      {"optimizer", o.optimizer}, {"seed", o.seed}, {"bench", o.bench},
                                      {"cuda_graph", o.cuda_graph}, {"cuda_graph_steps", o.cuda_graph_steps},
-                                     {"cudnn_benchmark", o.cudnn_benchmark}, {"cudnn_tf32", o.cudnn_tf32}}}};
+                                     {"cudnn_benchmark", o.cudnn_benchmark}, {"cudnn_tf32", o.cudnn_tf32},
+                                     {"concurrent_wgrad", o.concurrent_wgrad}}}};
   if (profile_steps_ > 0) {
     nlohmann::json kernels = nlohmann::json::array();
     for (const ember::profiler::KernelStats& k : profile_) {

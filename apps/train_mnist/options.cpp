@@ -74,6 +74,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                  "Let float32 convolutions use TF32 tensor cores (like torch.backends.cudnn.allow_tf32, on by "
                  "default in PyTorch); off: strict FP32")
       ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
+  app.add_option("--concurrent-wgrad", o.concurrent_wgrad,
+                 "On a GPU, compute each layer's weight gradient on a second stream beside its data gradient "
+                 "(inside the CUDA graph too)")
+      ->check(CLI::IsMember({"on", "off"}))->capture_default_str();
   app.add_flag("--ddp", o.ddp, "Wrap the model in DistributedDataParallel even at world size 1 (to measure its cost)");
   app.add_option("--backend", o.backend, "Distributed backend when WORLD_SIZE > 1 (default: nccl on GPU, gloo on CPU)")
       ->check(CLI::IsMember({"nccl", "gloo"}));

@@ -29,6 +29,7 @@ struct Options {
   int64_t cuda_graph_steps = 10;    // training steps per graph replay
   std::string cudnn_benchmark = "on";  // time cuDNN's algorithms once per shape, keep the fastest
   std::string cudnn_tf32 = "off";      // float32 convolutions may use TF32 tensor cores
+  std::string concurrent_wgrad = "off";  // weight gradients on a second stream
   std::string backend;  // "" -> nccl on GPU, gloo on CPU
   bool data_parallel = false;
   bool per_rank_batch = false;

@@ -122,6 +122,7 @@ int run_training(const Options& o, const char* argv0) {
     cuda::set_device(device.index);
     cuda::set_cudnn_benchmark(o.cudnn_benchmark == "on");
     cuda::set_cudnn_allow_tf32(o.cudnn_tf32 == "on");
+    cuda::set_concurrent_weight_grads(o.concurrent_wgrad == "on");
   }
   // GPU work runs on a stream of its own (the legacy default stream cannot be captured in a graph).
   std::optional<cuda::StreamGuard> compute_stream;

@@ -15,12 +15,15 @@ thread_local cudaStream_t current_streams[kMaxDevices] = {};  // nullptr: the le
 int resolve(int device) { return device < 0 ? current_device() : device; }
 std::atomic<bool> cudnn_benchmark_enabled{false};
 std::atomic<bool> cudnn_tf32_allowed{false};
+std::atomic<bool> concurrent_weight_grads_enabled{false};
 }  // namespace
 
 void set_cudnn_benchmark(bool enabled) { cudnn_benchmark_enabled = enabled; }
 bool cudnn_benchmark() { return cudnn_benchmark_enabled; }
 void set_cudnn_allow_tf32(bool allowed) { cudnn_tf32_allowed = allowed; }
 bool cudnn_allow_tf32() { return cudnn_tf32_allowed; }
+void set_concurrent_weight_grads(bool enabled) { concurrent_weight_grads_enabled = enabled; }
+bool concurrent_weight_grads() { return concurrent_weight_grads_enabled; }
 
 int device_count() {
   int count = 0;

@@ -12,7 +12,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <ember/core/cuda.h>
@@ -25,21 +25,19 @@ namespace ember::kernels::cuda {
 
 namespace {
 
-// One handle per (host thread, device); never destroyed (see kernels/cuda/gemm.cpp).
-cudnnHandle_t cudnn_handle(int device) {
-  thread_local std::unordered_map<int, cudnnHandle_t> handles;
-  auto it = handles.find(device);
+// One handle per (host thread, device, stream), bound to its stream, like the cuBLAS handles
+// (kernels/cuda/gemm.cpp): convolutions of two streams may run at the same time. Never destroyed.
+cudnnHandle_t handle_on_stream(const Tensor& t) {
+  thread_local std::map<std::pair<int, cudaStream_t>, cudnnHandle_t> handles;
+  const int device = t.device().index;
+  cudaStream_t stream = stream_of(t);
+  auto it = handles.find({device, stream});
   if (it != handles.end()) return it->second;
   DeviceScope scope(device);
   cudnnHandle_t handle = nullptr;
   EMBER_CUDA_CHECK(cudnnCreate(&handle));
-  handles.emplace(device, handle);
-  return handle;
-}
-
-cudnnHandle_t handle_on_stream(const Tensor& t) {
-  cudnnHandle_t handle = cudnn_handle(t.device().index);
-  EMBER_CUDA_CHECK(cudnnSetStream(handle, stream_of(t)));
+  EMBER_CUDA_CHECK(cudnnSetStream(handle, stream));
+  handles.emplace(std::make_pair(device, stream), handle);
   return handle;
 }
 

@@ -2,8 +2,8 @@
 // (N x M) matrix of its transpose, so row-major C = A @ B is computed as column-major
 // C^T = B^T @ A^T: swap the operands and M/N, keep each operand's own transpose flag.
 // Default math mode (no TF32), so float32 results match the CPU reference to FP32 rounding.
-#include <mutex>
-#include <unordered_map>
+#include <map>
+#include <utility>
 
 #include <ember/kernels/cuda/cublas_check.h>
 #include <ember/kernels/cuda/device_guard.h>
@@ -14,16 +14,20 @@ namespace ember::kernels::cuda {
 
 namespace {
 
-// One handle per (host thread, device), created on first use. Handles are deliberately never
-// destroyed: at process exit the CUDA context may already be gone, and cublasDestroy would fail.
-cublasHandle_t cublas_handle(int device) {
-  thread_local std::unordered_map<int, cublasHandle_t> handles;
-  auto it = handles.find(device);
+// One handle per (host thread, device, stream), created on first use and bound to its stream: a
+// handle's workspace must not serve two streams whose GEMMs may run at the same time (backward's
+// weight gradients run beside the data gradients, ops/weight_grad_branch.h). Handles are
+// deliberately never destroyed: at process exit the CUDA context may already be gone, and
+// cublasDestroy would fail.
+cublasHandle_t cublas_handle(int device, cudaStream_t stream) {
+  thread_local std::map<std::pair<int, cudaStream_t>, cublasHandle_t> handles;
+  auto it = handles.find({device, stream});
   if (it != handles.end()) return it->second;
   DeviceScope scope(device);
   cublasHandle_t handle = nullptr;
   EMBER_CUDA_CHECK(cublasCreate(&handle));
-  handles.emplace(device, handle);
+  EMBER_CUDA_CHECK(cublasSetStream(handle, stream));
+  handles.emplace(std::make_pair(device, stream), handle);
   return handle;
 }
 
@@ -57,8 +61,7 @@ void gemm(const Tensor& a, const Tensor& b, const Tensor& c, double alpha, doubl
     if (beta == 0.0) EMBER_CUDA_CHECK(cudaMemsetAsync(c.data_ptr(), 0, c.nbytes(), stream));
     return;
   }
-  cublasHandle_t handle = cublas_handle(device);
-  EMBER_CUDA_CHECK(cublasSetStream(handle, stream));
+  cublasHandle_t handle = cublas_handle(device, stream);
   dispatch_floating(c.dtype(), "gemm", [&](auto tag) {
     using T = decltype(tag);
     const T alpha_t = static_cast<T>(alpha), beta_t = static_cast<T>(beta);

@@ -2,7 +2,8 @@
 # On a GPU: train_mnist with the step replayed from a CUDA graph gives the losses and accuracy of
 # the same run done eagerly (same kernels, same order: equal up to the nondeterminism of a few
 # cuDNN kernels), checks that the graph was used, and that the learning-rate decay recaptures it;
-# for SGD with momentum and for Adam (made capturable for the graph).
+# for SGD with momentum, Adam and Adadelta (made capturable for the graph), and with the weight
+# gradients on a second stream (--concurrent-wgrad on).
 # Exits 77 (ctest: skipped) without a GPU.
 # Usage: cuda_graph_matches_eager.sh TRAIN_MNIST_BINARY
 set -euo pipefail
@@ -44,3 +45,5 @@ compare sgd --limit-train 5000 --lr 0.05 --momentum 0.9 --epochs 3
 compare adam --optimizer adam --limit-train 2000 --lr 0.001 --epochs 2
 # Capturable Adadelta: its device step count advances under the replays too.
 compare adadelta --optimizer adadelta --limit-train 2000 --lr 1.0 --epochs 2
+# Weight gradients on a second stream: forked and joined inside the graph, concurrent when eager.
+compare concurrent_wgrad --concurrent-wgrad on --limit-train 3000 --lr 0.05 --momentum 0.9 --epochs 2
