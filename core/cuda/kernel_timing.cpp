@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <ember/core/cuda/check.h>
+#include <ember/core/cuda/device_scope.h>
 
 namespace ember::cuda::detail {
 
@@ -15,22 +16,6 @@ namespace {
 // How long the spin holds the stream: longer than the host takes to queue any one call (a cuDNN
 // convolution with its descriptors is the slowest, tens of microseconds).
 constexpr double kSpinMicroseconds = 200.0;
-
-// Makes `device` current for a scope: events belong to the device current at their creation,
-// and a kernel must be launched into a stream of the current device.
-class OnDevice {
- public:
-  explicit OnDevice(int device) {
-    EMBER_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (device != previous_) EMBER_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~OnDevice() { cudaSetDevice(previous_); }  // never throws
-  OnDevice(const OnDevice&) = delete;
-  OnDevice& operator=(const OnDevice&) = delete;
-
- private:
-  int previous_ = 0;
-};
 
 std::mutex pool_mutex;
 // Recorded and read: free for the next span on the same device (an event can only be recorded on
@@ -70,7 +55,7 @@ int64_t spin_cycles(int device) {
 }  // namespace
 
 void* timing_start(int device) {
-  OnDevice on_device(device);
+  DeviceScope on_device(device);
   cudaStream_t stream = current_raw_stream(device);
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   EMBER_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
@@ -82,7 +67,7 @@ void* timing_start(int device) {
 }
 
 void* timing_stop(int device) {
-  OnDevice on_device(device);
+  DeviceScope on_device(device);
   cudaEvent_t end = take_event(device);
   EMBER_CUDA_CHECK(cudaEventRecord(end, current_raw_stream(device)));
   return end;

@@ -18,7 +18,7 @@
 #include <ember/core/cuda.h>
 #include <ember/kernels/conv.h>
 #include <ember/kernels/cuda/cudnn_check.h>
-#include <ember/kernels/cuda/device_guard.h>
+#include <ember/core/cuda/device_scope.h>
 #include <ember/kernels/cuda/launch.cuh>
 
 namespace ember::kernels::cuda {
@@ -33,7 +33,7 @@ cudnnHandle_t handle_on_stream(const Tensor& t) {
   cudaStream_t stream = stream_of(t);
   auto it = handles.find({device, stream});
   if (it != handles.end()) return it->second;
-  DeviceScope scope(device);
+  ember::cuda::DeviceScope scope(device);
   cudnnHandle_t handle = nullptr;
   EMBER_CUDA_CHECK(cudnnCreate(&handle));
   EMBER_CUDA_CHECK(cudnnSetStream(handle, stream));
@@ -217,7 +217,7 @@ struct Scale {
 
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out,
                     const Conv2dParams& params) {
-  DeviceScope scope(x.device().index);
+  ember::cuda::DeviceScope scope(x.device().index);
   cudnnHandle_t handle = handle_on_stream(out);
   ConvDescriptors d(x.sizes(), weight.sizes(), out.sizes(), params, x.dtype());
   const bool timed = timed_choice(out);
@@ -253,7 +253,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
 
 void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x,
                           const Conv2dParams& params) {
-  DeviceScope scope(grad_x.device().index);
+  ember::cuda::DeviceScope scope(grad_x.device().index);
   cudnnHandle_t handle = handle_on_stream(grad_x);
   ConvDescriptors d(grad_x.sizes(), weight.sizes(), grad_out.sizes(), params, grad_x.dtype());
   const bool timed = timed_choice(grad_x);
@@ -286,7 +286,7 @@ void conv2d_backward_data(const Tensor& grad_out, const Tensor& weight, const Te
 
 void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight,
                             const Conv2dParams& params) {
-  DeviceScope scope(x.device().index);
+  ember::cuda::DeviceScope scope(x.device().index);
   cudnnHandle_t handle = handle_on_stream(grad_weight);
   ConvDescriptors d(x.sizes(), grad_weight.sizes(), grad_out.sizes(), params, x.dtype());
   const bool timed = timed_choice(grad_weight);
@@ -319,7 +319,7 @@ void conv2d_backward_filter(const Tensor& grad_out, const Tensor& x, const Tenso
 }
 
 void conv2d_backward_bias(const Tensor& grad_out, const Tensor& grad_bias) {
-  DeviceScope scope(grad_out.device().index);
+  ember::cuda::DeviceScope scope(grad_out.device().index);
   cudnnHandle_t handle = handle_on_stream(grad_bias);
   const DType t = grad_out.dtype();
   TensorDesc dy(grad_out.sizes(), t), db({1, grad_bias.size(0), 1, 1}, t);

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include <ember/kernels/cuda/cublas_check.h>
-#include <ember/kernels/cuda/device_guard.h>
+#include <ember/core/cuda/device_scope.h>
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/gemm.h>
 
@@ -23,7 +23,7 @@ cublasHandle_t cublas_handle(int device, cudaStream_t stream) {
   thread_local std::map<std::pair<int, cudaStream_t>, cublasHandle_t> handles;
   auto it = handles.find({device, stream});
   if (it != handles.end()) return it->second;
-  DeviceScope scope(device);
+  ember::cuda::DeviceScope scope(device);
   cublasHandle_t handle = nullptr;
   EMBER_CUDA_CHECK(cublasCreate(&handle));
   EMBER_CUDA_CHECK(cublasSetStream(handle, stream));

@@ -22,7 +22,7 @@
 
 #include <ember/kernels/copy.h>
 #include <ember/kernels/cuda/cublas_check.h>
-#include <ember/kernels/cuda/device_guard.h>
+#include <ember/core/cuda/device_scope.h>
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/fused.h>
 #include <ember/kernels/gemm.h>
@@ -46,7 +46,7 @@ cublasLtHandle_t lt_handle(int device) {
   thread_local std::map<int, cublasLtHandle_t> handles;
   auto it = handles.find(device);
   if (it != handles.end()) return it->second;
-  DeviceScope scope(device);
+  ember::cuda::DeviceScope scope(device);
   cublasLtHandle_t handle = nullptr;
   EMBER_CUDA_CHECK(cublasLtCreate(&handle));
   handles.emplace(device, handle);

@@ -1,11 +1,12 @@
-// Makes a device current for a scope (handles and descriptors are per device) and restores the
-// previous one. Private to kernels/cuda.
+// Makes a device current for a scope (handles, descriptors and events belong to the device current
+// at their creation; a kernel goes into a stream of the current device) and restores the previous
+// one. Private to the library's CUDA code.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <ember/core/cuda/check.h>
 
-namespace ember::kernels::cuda {
+namespace ember::cuda {
 
 class DeviceScope {
  public:
@@ -21,4 +22,4 @@ class DeviceScope {
   int previous_ = 0;
 };
 
-}  // namespace ember::kernels::cuda
+}  // namespace ember::cuda
