@@ -48,8 +48,8 @@ std::unordered_map<Node*, int> count_dependencies(const std::vector<Edge>& root_
 }
 
 // The implicit gradient of a one-element root, 1, as one constant per (device, dtype, shape), made
-// once: a training step's backward then launches no fill for its seed (on a GPU, one launch of the
-// step's ~22). Shared and never written: no backward function writes into the gradients it is
+// once: a training step's backward then launches no fill for its seed (on a GPU, one launch fewer in
+// a step of ~20). Shared and never written: no backward function writes into the gradients it is
 // given, and AccumulateGrad copies a gradient whose storage it does not own alone. A capture
 // reads a constant made before it; one it would make is made fresh instead (it would hold 1 only
 // once the graph had replayed).
