@@ -8,6 +8,7 @@
 
 #include <ember/core/cuda/check.h>
 #include <ember/core/cuda/device_scope.h>
+#include <ember/core/cuda.h>
 
 namespace ember::cuda::detail {
 
@@ -56,10 +57,8 @@ int64_t spin_cycles(int device) {
 
 void* timing_start(int device) {
   DeviceScope on_device(device);
+  if (ember::cuda::current_stream(device).is_capturing()) return nullptr;
   cudaStream_t stream = current_raw_stream(device);
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  EMBER_CUDA_CHECK(cudaStreamIsCapturing(stream, &status));
-  if (status != cudaStreamCaptureStatusNone) return nullptr;
   queue_spin(stream, spin_cycles(device));
   cudaEvent_t start = take_event(device);
   EMBER_CUDA_CHECK(cudaEventRecord(start, stream));

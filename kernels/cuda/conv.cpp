@@ -132,10 +132,7 @@ struct AlgoChoice {
 // forbids (it would invalidate the capture); there cuDNN's heuristics choose, cached under the
 // heuristic key, and the first call with the shape outside a capture still times.
 bool timed_choice(const Tensor& out) {
-  if (!ember::cuda::cudnn_benchmark()) return false;
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  EMBER_CUDA_CHECK(cudaStreamIsCapturing(stream_of(out), &status));
-  return status == cudaStreamCaptureStatusNone;
+  return ember::cuda::cudnn_benchmark() && !ember::cuda::current_stream(out.device().index).is_capturing();
 }
 
 AlgoKey algo_key(Pass pass, bool timed, bool tf32, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
