@@ -11,6 +11,7 @@
 #include <string>
 
 #include <ember/core/tensor.h>
+#include <ember/kernels/reduce.h>
 
 namespace ember::kernels {
 
@@ -59,6 +60,32 @@ namespace cuda { EMBER_GEMM_KERNELS }
 namespace cpu { EMBER_GEMM_BIAS_KERNELS }
 namespace cuda { EMBER_GEMM_BIAS_KERNELS }
 #undef EMBER_GEMM_BIAS_KERNELS
+
+// GEMM with the row sums of its first operand: a linear layer's weight and bias gradients,
+// dW = g^T @ x and db = sum of g over the batch, from one library call on the GPU (cuBLASLt's BGRADB
+// epilogue, which reduces Lt's B operand, here Ember's a, over K). The CPU versions are the reference
+// and keep the arithmetic of matmul + sum(g, {0}).
+#define EMBER_GEMM_BIAS_GRAD_KERNELS                                                                    \
+  /* c = a @ b and bias_grad[i] = sum_k a[i, k]. a (M, K), b (K, N) with a BLAS layout, c (M, N) and  \
+     bias_grad (M) contiguous; 2-D only, one dtype, float32 or float64. */                             \
+  void gemm_bias_grad(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& bias_grad);
+namespace cpu { EMBER_GEMM_BIAS_GRAD_KERNELS }
+namespace cuda { EMBER_GEMM_BIAS_GRAD_KERNELS }
+#undef EMBER_GEMM_BIAS_GRAD_KERNELS
+
+// The row sums of a (M, K) as the reduce kernels (kernels/reduce.h) take them: a transposed view of a
+// contiguous (K, M) matrix, what g.t() is, is summed over the middle axis of [1, K, M], as sum(g, {0})
+// does (same kernel, same order); any other layout as [M, K, 1] of a contiguous copy.
+struct RowSumInput {
+  Tensor input;
+  ReduceGeometry geometry;
+};
+inline RowSumInput row_sum_input(const Tensor& a) {
+  const int64_t M = a.size(0), K = a.size(1);
+  const Tensor at = a.t();
+  if (at.is_contiguous()) return {at, ReduceGeometry{1, K, M}};
+  return {a.contiguous(), ReduceGeometry{M, K, 1}};
+}
 
 // ---- Ember's hand-written SGEMM (kernels/cuda/sgemm.cu) ----------------------------------------
 // C = A @ B for row-major, densely packed FP32 device matrices A (M x K), B (K x N), C (M x N), on

@@ -1,5 +1,6 @@
 // matmul and linear (kernels/gemm.h: OpenBLAS on the CPU, cuBLAS on the GPU; linear with a bias
-// through gemm_bias, one cuBLASLt call with the bias in its epilogue).
+// through gemm_bias, one cuBLASLt call with the bias in its epilogue; dW and db through
+// gemm_bias_grad, one cuBLASLt call with the bias gradient reduced in its epilogue).
 //   C = A @ B:          dA = g @ B^T,  dB = A^T @ g
 //   y = x @ W^T + b:    dx = g @ W,    dW = g^T @ x,   db = sum of g over rows
 //   y = relu(x @ W^T + b) (linear_relu, fused): the same with gz = g * (y > 0) in place of g
@@ -64,8 +65,15 @@ class LinearBackward : public autograd::Node {
     TensorList out(next_edges().size());
     ops::WeightGradBranch branch(g.device(), needs_input_grad(0) && (needs_input_grad(1) || needs_input_grad(2)));
     branch.run([&] {
-      if (needs_input_grad(1)) out[1] = matmul(g.t(), x_);
-      if (needs_input_grad(2)) out[2] = sum(g, {0});
+      if (needs_input_grad(1) && needs_input_grad(2)) {
+        const Tensor gt = gemm_operand(g.t());  // db = row sums of g^T, dW = g^T @ x in one call
+        out[1] = ops::empty_as(x_, {gt.size(0), x_.size(1)});
+        out[2] = ops::empty_as(x_, {gt.size(0)});
+        EMBER_KERNEL(g.device(), gemm_bias_grad, gt, gemm_operand(x_), out[1], out[2]);
+      } else {
+        if (needs_input_grad(1)) out[1] = matmul(g.t(), x_);
+        if (needs_input_grad(2)) out[2] = sum(g, {0});
+      }
     });
     if (needs_input_grad(0)) out[0] = matmul(g, weight_);
     branch.join();

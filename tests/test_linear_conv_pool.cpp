@@ -4,6 +4,7 @@
 
 #include <ember/ember.h>
 #include <ember/kernels/cpu/parallel.h>
+#include <ember/kernels/gemm.h>
 #include <ember/kernels/pool.h>
 
 #include <algorithm>
@@ -127,6 +128,44 @@ TEST_CASE("linear forward and gradcheck, with and without bias", "[linear]") {
   // Only the bias needs a gradient.
   Tensor xc = random_tensor({4, 6}, 6), wc = random_tensor({3, 6}, 7);
   CHECK(gradcheck([&](const TensorList& in) { return linear(xc, wc, in[0]); }, {b}) == "");
+}
+
+// What LinearBackward runs for dW and db together (one cuBLASLt call on the GPU): on the CPU the
+// GEMM and the reduce kernel of sum, so results are exactly those of matmul and sum.
+TEST_CASE("gemm_bias_grad equals matmul and the row sums, bit for bit where sum takes the same path", "[linear]") {
+  auto run = [](const Tensor& a, const Tensor& b) {
+    Tensor c = empty({a.size(0), b.size(1)}, kFloat64), bias_grad = empty({a.size(0)}, kFloat64);
+    kernels::cpu::gemm_bias_grad(a, b, c, bias_grad);
+    return std::make_pair(c, bias_grad);
+  };
+  const Tensor g = random_tensor({7, 5}, 41), x = random_tensor({7, 3}, 42);
+  {  // a = g^T, as LinearBackward passes it: the bias gradient is sum(g, {0}) itself
+    const auto [c, bias_grad] = run(g.t(), x);
+    CHECK(expect_close(c, matmul(g.t(), x), 0.0) == "");
+    CHECK(expect_close(bias_grad, sum(g, {0}), 0.0) == "");
+  }
+  {  // a row-major a: the sums of its rows
+    const Tensor a = random_tensor({5, 7}, 43);
+    const auto [c, bias_grad] = run(a, x);
+    CHECK(expect_close(c, matmul(a, x), 0.0) == "");
+    CHECK(expect_close(bias_grad, sum(a, {1}), 0.0) == "");
+  }
+  {  // a transposed view with a leading dimension above M (a column slice of a wider g)
+    const Tensor wide = random_tensor({7, 8}, 44), sliced = wide.slice(1, 1, 6);
+    const auto [c, bias_grad] = run(sliced.t(), x);
+    CHECK(expect_close(c, matmul(sliced.t(), x), 0.0) == "");
+    CHECK(expect_close(bias_grad, sum(sliced, {0}), 1e-14) == "");
+  }
+  {  // K = 0: zeros; N = 0: no GEMM, still the row sums
+    const auto [c, bias_grad] = run(random_tensor({0, 4}, 45).t(), random_tensor({0, 3}, 46));
+    CHECK(expect_close(c, zeros({4, 3}, kFloat64), 0.0) == "");
+    CHECK(expect_close(bias_grad, zeros({4}, kFloat64), 0.0) == "");
+    const auto [c0, bias_grad0] = run(g.t(), random_tensor({7, 0}, 47));
+    CHECK(c0.numel() == 0);
+    CHECK(expect_close(bias_grad0, sum(g, {0}), 0.0) == "");
+  }
+  CHECK_THROWS_WITH(kernels::cpu::gemm_bias_grad(g.t(), x, empty({5, 3}, kFloat64), empty({3}, kFloat64)),
+                    Catch::Contains("gemm_bias_grad: expected"));
 }
 
 TEST_CASE("matmul and linear reject bad shapes, dtypes and devices", "[linear]") {

@@ -3,11 +3,13 @@
 // change with the fusion:
 //   relu = false: c = bias rows, then the GEMM accumulates onto them (beta 1), as linear did;
 //   relu = true:  c = a @ b (beta 0), then max(c + bias, 0), as bias_relu(linear(x, w), b) did.
+// gemm_bias_grad likewise: the GEMM, then the reduce kernel that sum(g, {0}) runs, in its order.
 #include <algorithm>
 
 #include <ember/kernels/cpu/parallel.h>
 #include <ember/kernels/fused.h>
 #include <ember/kernels/gemm.h>
+#include <ember/kernels/reduce.h>
 
 namespace ember::kernels::cpu {
 
@@ -33,6 +35,17 @@ void gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tenso
     });
   });
   gemm(a, b, c, 1.0, 1.0);
+}
+
+void gemm_bias_grad(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& bias_grad) {
+  EMBER_CHECK(a.dim() == 2 && c.dim() == 2 && bias_grad.dim() == 1 && bias_grad.size(0) == a.size(0) &&
+                  bias_grad.is_contiguous(),
+              "gemm_bias_grad: expected a 2-d first operand and a contiguous bias gradient of its rows, got ",
+              a.str(), ", ", bias_grad.str());
+  gemm(a, b, c, 1.0, 0.0);
+  if (bias_grad.numel() == 0) return;
+  const RowSumInput rows = row_sum_input(a);
+  sum_dim(rows.input, bias_grad, rows.geometry, 1.0);
 }
 
 }  // namespace ember::kernels::cpu

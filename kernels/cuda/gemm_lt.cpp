@@ -1,18 +1,22 @@
 // GPU GEMM + bias (+ relu) in one cuBLASLt call, the epilogue applying the bias and the relu as
-// the tile is written out (no bias copy before the GEMM, no relu kernel after it).
+// the tile is written out (no bias copy before the GEMM, no relu kernel after it); and the weight
+// gradient GEMM with the bias gradient reduced in its epilogue (no sum kernel after it).
 //
 // Row-major C (M x N) = A @ B is the column-major D = C^T (N x M) = B^T A^T, as in gemm.cpp: Lt's
 // first operand is Ember's b, its second Ember's a, each with its own transpose flag. The bias
 // (length N) is then one value per row of D, which is exactly the broadcast of Lt's bias epilogue
 // (CUBLASLT_EPILOGUE_BIAS: D[i][j] = acc[i][j] + bias[i], i < m = N; RELU_BIAS: max(that, 0)).
+// BGRADB writes the sums over k of Lt's B operand, one per column j < n = M of D: Lt's B is Ember's a,
+// so bias[j] = sum_k a[j][k], the row sums of Ember's a (for dW = g^T @ x, the sum of g over the batch).
 // Compute type 32F / 64F (no TF32), so float32 matches the CPU to FP32 rounding.
 //
 // No workspace (0 bytes): nothing is allocated per call, which keeps graph capture safe. The
 // algorithm comes from cublasLtMatmulAlgoGetHeuristic once per (device, dtype, shape, layouts,
 // epilogue, alignments) and is kept with its descriptors. Where Lt answers NOT_SUPPORTED or finds
 // no algorithm (some dtype/epilogue pairs, odd alignments) the key is marked and every call with it
-// takes the unfused path: the bias copy and cuBLAS GEMM (beta 1), or the GEMM and the bias_relu
-// kernel, i.e. what linear and bias_relu(linear(x, w), b) launched before.
+// takes the unfused path: the bias copy and cuBLAS GEMM (beta 1), the GEMM and the bias_relu
+// kernel, or the GEMM and the sum kernel, i.e. what linear, bias_relu(linear(x, w), b) and
+// LinearBackward launched before.
 #include <cublasLt.h>
 
 #include <cstdint>
@@ -26,6 +30,7 @@
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/fused.h>
 #include <ember/kernels/gemm.h>
+#include <ember/kernels/reduce.h>
 
 namespace ember::kernels::cuda {
 
@@ -65,12 +70,13 @@ uint32_t alignment_of(const void* p) {
 struct PlanKey {
   int device, dtype;
   int64_t M, N, K, lda, ldb;
-  bool a_transposed, b_transposed, relu;
+  bool a_transposed, b_transposed;
+  cublasLtEpilogue_t epilogue;
   uint32_t align_a, align_b, align_c, align_bias;
   bool operator<(const PlanKey& o) const {
-    return std::tie(device, dtype, M, N, K, lda, ldb, a_transposed, b_transposed, relu, align_a, align_b, align_c,
+    return std::tie(device, dtype, M, N, K, lda, ldb, a_transposed, b_transposed, epilogue, align_a, align_b, align_c,
                     align_bias) < std::tie(o.device, o.dtype, o.M, o.N, o.K, o.lda, o.ldb, o.a_transposed,
-                                           o.b_transposed, o.relu, o.align_a, o.align_b, o.align_c, o.align_bias);
+                                           o.b_transposed, o.epilogue, o.align_a, o.align_b, o.align_c, o.align_bias);
   }
 };
 
@@ -100,8 +106,8 @@ struct PreferenceOwner {
   }
 };
 
-// Descriptors for D (N x M, column-major) = op(first) (N x K) @ op(second) (K x M) + bias, and the
-// heuristic's algorithm for them.
+// Descriptors for D (N x M, column-major) = op(first) (N x K) @ op(second) (K x M) with the key's
+// epilogue, and the heuristic's algorithm for them.
 std::unique_ptr<Plan> make_plan(const PlanKey& key, cublasLtHandle_t handle, const void* bias_ptr) {
   auto plan = std::make_unique<Plan>();
   const bool f32 = key.dtype == static_cast<int>(kFloat32);
@@ -110,14 +116,13 @@ std::unique_ptr<Plan> make_plan(const PlanKey& key, cublasLtHandle_t handle, con
   // Lt's first operand is Ember's b (N x K as column-major when not transposed), its second Ember's a.
   const int32_t op_first = key.b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int32_t op_second = key.a_transposed ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasLtEpilogue_t epilogue = key.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
   EMBER_CUDA_CHECK(
       cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)));
   EMBER_CUDA_CHECK(
       cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)));
   EMBER_CUDA_CHECK(
-      cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
-  // The heuristic reads the bias pointer's alignment (it is set again on every call).
+      cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &key.epilogue, sizeof(key.epilogue)));
+  // The heuristic reads the bias (or bias gradient) pointer's alignment (it is set again on every call).
   EMBER_CUDA_CHECK(
       cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
   const uint64_t N = static_cast<uint64_t>(key.N), M = static_cast<uint64_t>(key.M), K = static_cast<uint64_t>(key.K);
@@ -177,49 +182,70 @@ void gemm_bias_unfused(const Tensor& a, const Tensor& b, const Tensor& bias, con
   }
 }
 
-}  // namespace
-
-void gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c, bool relu) {
+// c = a @ b through one cuBLASLt call with `epilogue` reading (BIAS, RELU_BIAS) or writing (BGRADB)
+// `vector`. False where Lt declines the key, now or on an earlier call: the caller takes its
+// unfused path. Shapes are the caller's to check; K >= 1 (Lt wants k >= 1).
+bool lt_matmul(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& vector, cublasLtEpilogue_t epilogue) {
   const MatrixLayout la = matrix_layout(a), lb = matrix_layout(b);
-  EMBER_CHECK(a.dim() == 2 && b.dim() == 2 && c.dim() == 2 && la.valid && lb.valid && c.is_contiguous() &&
-                  bias.dim() == 1 && bias.size(0) == c.size(1) && bias.is_contiguous(),
-              "gemm_bias: expected 2-d operands with a BLAS layout, a contiguous output and bias, got ", a.str(), ", ",
-              b.str(), ", ", bias.str(), ", ", c.str());
-  const int64_t M = c.size(0), N = c.size(1), K = a.size(1);
-  if (M == 0 || N == 0) return;
-  if (K == 0) return gemm_bias_unfused(a, b, bias, c, relu);  // c = bias rows (Lt wants k >= 1)
   const int device = c.device().index;
   cublasLtHandle_t handle = lt_handle(device);
   const PlanKey key{device,
                     static_cast<int>(c.dtype()),
-                    M,
-                    N,
-                    K,
+                    c.size(0),
+                    c.size(1),
+                    a.size(1),
                     la.ld,
                     lb.ld,
                     la.transposed,
                     lb.transposed,
-                    relu,
+                    epilogue,
                     alignment_of(a.data_ptr()),
                     alignment_of(b.data_ptr()),
                     alignment_of(c.data_ptr()),
-                    alignment_of(bias.data_ptr())};
-  const void* bias_ptr = bias.data_ptr();
-  Plan& plan = plan_for(key, handle, bias_ptr);
-  if (!plan.supported) return gemm_bias_unfused(a, b, bias, c, relu);
+                    alignment_of(vector.data_ptr())};
+  const void* vector_ptr = vector.data_ptr();
+  Plan& plan = plan_for(key, handle, vector_ptr);
+  if (!plan.supported) return false;
   EMBER_CUDA_CHECK(
-      cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr, sizeof(bias_ptr)));
-  const bool launched = dispatch_floating(c.dtype(), "gemm_bias", [&](auto tag) {
+      cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &vector_ptr, sizeof(vector_ptr)));
+  const bool launched = dispatch_floating(c.dtype(), "cublasLtMatmul", [&](auto tag) {
     using T = decltype(tag);
     const T alpha = T(1), beta = T(0);
     return EMBER_LT_SUPPORTED(cublasLtMatmul(handle, plan.desc, &alpha, b.data_ptr(), plan.layout_first,
                                              a.data_ptr(), plan.layout_second, &beta, c.data_ptr(), plan.layout_d,
                                              c.data_ptr(), plan.layout_d, &plan.algo, nullptr, 0, stream_of(c)));
   });
-  if (!launched) {  // refused at run time: decided for this key from now on
-    plan.supported = false;
+  if (!launched) plan.supported = false;  // refused at run time: decided for this key from now on
+  return launched;
+}
+
+// Both kernels' operand checks; `vector` is the bias (length N) or the bias gradient (length M).
+void check_lt_operands(const char* op, const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& vector,
+                       int64_t vector_size) {
+  EMBER_CHECK(a.dim() == 2 && b.dim() == 2 && c.dim() == 2 && matrix_layout(a).valid && matrix_layout(b).valid &&
+                  c.is_contiguous() && vector.dim() == 1 && vector.size(0) == vector_size && vector.is_contiguous(),
+              op, ": expected 2-d operands with a BLAS layout, a contiguous output and vector of ", vector_size,
+              ", got ", a.str(), ", ", b.str(), ", ", vector.str(), ", ", c.str());
+}
+
+}  // namespace
+
+void gemm_bias(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& c, bool relu) {
+  check_lt_operands("gemm_bias", a, b, c, bias, c.dim() == 2 ? c.size(1) : -1);
+  if (c.numel() == 0) return;
+  // K == 0: c = bias rows, which Lt (k >= 1) does not take.
+  if (a.size(1) == 0 || !lt_matmul(a, b, c, bias, relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS))
     gemm_bias_unfused(a, b, bias, c, relu);
-  }
+}
+
+void gemm_bias_grad(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& bias_grad) {
+  check_lt_operands("gemm_bias_grad", a, b, c, bias_grad, c.dim() == 2 ? c.size(0) : -1);
+  if (c.size(0) == 0) return;
+  // N == 0 still has row sums to write, K == 0 zeros: neither goes to Lt.
+  if (c.size(1) > 0 && a.size(1) > 0 && lt_matmul(a, b, c, bias_grad, CUBLASLT_EPILOGUE_BGRADB)) return;
+  kernels::cuda::gemm(a, b, c, 1.0, 0.0);
+  const RowSumInput rows = row_sum_input(a);
+  kernels::cuda::sum_dim(rows.input, bias_grad, rows.geometry, 1.0);
 }
 
 }  // namespace ember::kernels::cuda

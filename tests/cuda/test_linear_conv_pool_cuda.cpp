@@ -7,6 +7,7 @@
 
 #include <ember/core/cuda_graph.h>
 #include <ember/ember.h>
+#include <ember/kernels/dispatch.h>
 #include <ember/kernels/gemm.h>
 
 #include <random>
@@ -91,6 +92,50 @@ TEST_CASE("cuda linear_relu with misaligned views and an empty batch matches the
                     {x, w, b}, 1e-4, 1e-4);
   Tensor none = leaf(nonzero_tensor({0, 320}, 64)), b50 = leaf(nonzero_tensor({50}, 65));
   check_both_dtypes([](const TensorList& in) { return linear_relu(in[0], in[1], in[2]); }, {none, w, b50}, 1e-4, 1e-4);
+}
+
+// The kernel under LinearBackward's dW and db: one cuBLASLt call with the BGRADB epilogue, or the GEMM
+// and the sum kernel where Lt declines the key (float64 under the emulation, odd alignments, K = 0).
+TEST_CASE("cuda gemm_bias_grad (cuBLASLt BGRADB) matches the CPU at any layout", "[linear][fused][cuda]") {
+  Device dev = cuda_device(0);
+  struct Case {
+    const char* what;
+    int64_t K, M, N;
+    bool transposed_a;  // a = g^T of a contiguous g (K, M), as LinearBackward passes it
+    int64_t offset;     // elements cut from the start of a's and b's storage: misaligned pointers
+  };
+  for (const Case& c : {Case{"the Net's fc2: g^T @ x", 100, 10, 50, true, 0}, Case{"fc1", 100, 50, 320, true, 0},
+                        Case{"odd sizes", 7, 5, 3, true, 0}, Case{"row-major a", 9, 6, 4, false, 0},
+                        Case{"misaligned by one element", 13, 11, 7, true, 1}, Case{"K = 0", 0, 4, 3, true, 0},
+                        Case{"N = 0", 8, 4, 0, true, 0}}) {
+    INFO(c.what);
+    for (DType dtype : {kFloat32, kFloat64}) {
+      INFO("dtype " << dtype_name(dtype));
+      const uint64_t seed = static_cast<uint64_t>(c.K * 100 + c.M * 10 + c.N);
+      // Storage with `offset` spare elements in front; a and b are views starting after them.
+      const Tensor a_storage = nonzero_tensor({c.M * c.K + c.offset}, seed).to(dtype);
+      const Tensor b_storage = nonzero_tensor({c.K * c.N + c.offset}, seed + 1).to(dtype);
+      auto views = [&](const Tensor& as, const Tensor& bs) {
+        const Tensor a_flat = as.slice(0, c.offset, as.size(0)), b_flat = bs.slice(0, c.offset, bs.size(0));
+        const Tensor a = c.transposed_a ? a_flat.view({c.K, c.M}).t() : a_flat.view({c.M, c.K});
+        return std::make_pair(a, b_flat.view({c.K, c.N}));
+      };
+      const auto [a_cpu, b_cpu] = views(a_storage, b_storage);
+      const auto [a_gpu, b_gpu] = views(a_storage.to(dev), b_storage.to(dev));
+      Tensor c_cpu = empty({c.M, c.N}, dtype), bias_cpu = empty({c.M}, dtype);
+      Tensor c_gpu = full({c.M, c.N}, 7.0, TensorOptions(dtype).with_device(dev));  // stale values must go
+      Tensor bias_gpu = full({c.M}, 7.0, TensorOptions(dtype).with_device(dev));
+      kernels::cpu::gemm_bias_grad(a_cpu, b_cpu, c_cpu, bias_cpu);
+      EMBER_KERNEL(dev, gemm_bias_grad, a_gpu, b_gpu, c_gpu, bias_gpu);  // kernels::cuda:: (links without CUDA)
+      const double tol = dtype == kFloat32 ? 1e-4 : 1e-10;
+      std::string why_c, why_bias;
+      const bool c_close = testing::all_close(c_gpu.to(kCPU), c_cpu, tol, tol, &why_c);
+      const bool bias_close = testing::all_close(bias_gpu.to(kCPU), bias_cpu, tol, tol, &why_bias);
+      INFO("c: " << why_c << " bias_grad: " << why_bias);
+      CHECK(c_close);
+      CHECK(bias_close);
+    }
+  }
 }
 
 TEST_CASE("cuda linear_relu replays in a CUDA graph (its first call with a shape inside the capture)",

@@ -20,10 +20,12 @@ for name in ("conv2d_forward", "conv2d_backward_filter", "gemm", "max_pool2d_bac
     assert name in kernels, name + " missing from the profile"
 # A step reads its batch as a slice of the epoch's gathered batches: no gather of its own.
 assert "index_select" not in kernels, kernels["index_select"]
-# Two convolutions forward, two filter gradients, four GEMMs and two GEMMs with a bias epilogue per step.
+# Two convolutions forward, two filter gradients, three GEMMs, two GEMMs with a bias epilogue and
+# one with the bias gradient (fc2's weight gradient, its bias gradient summed in the same call: no sum) per step.
 assert kernels["conv2d_forward"]["calls_per_step"] == 2, kernels["conv2d_forward"]
 assert kernels["conv2d_backward_filter"]["calls_per_step"] == 2
-assert kernels["gemm"]["calls_per_step"] == 4 and kernels["gemm_bias"]["calls_per_step"] == 2
+assert kernels["gemm"]["calls_per_step"] == 3 and kernels["gemm_bias"]["calls_per_step"] == 2
+assert kernels["gemm_bias_grad"]["calls_per_step"] == 1 and "sum_dim" not in kernels, kernels
 assert all(k["us_per_step"] > 0 for k in kernels.values())
 # Profiling times the step; it does not change what it computes.
 a, b = profiled["epochs"][0], plain["epochs"][0]

@@ -56,6 +56,7 @@ typedef enum {
   CUBLASLT_EPILOGUE_RELU = 2,
   CUBLASLT_EPILOGUE_BIAS = 4,
   CUBLASLT_EPILOGUE_RELU_BIAS = 6,
+  CUBLASLT_EPILOGUE_BGRADB = 512,  // writes the sums over k of op(B), one per column of D, at the bias pointer
 } cublasLtEpilogue_t;
 
 typedef enum {

@@ -1,4 +1,5 @@
-// The fake cuBLASLt: D = alpha * op(A) op(B) + beta * C with the bias / relu epilogues, a naive
+// The fake cuBLASLt: D = alpha * op(A) op(B) + beta * C with the bias / relu epilogues and the
+// bias gradient of BGRADB (bias[j] = sum over k of op(B)[k][j], written, not read), a naive
 // column-major loop accumulating in double, behind the real library's checks: attribute sizes,
 // layouts' rows/cols/ld consistent with the operations and with each other, one data type matching
 // the compute type, a bias pointer whenever the epilogue reads one, the workspace the algorithm
@@ -39,9 +40,11 @@ constexpr uint64_t kAlgoMagic = 0x656d754c74416c67ull;  // "emuLtAlg": an algori
 
 bool epilogue_known(uint32_t e) {
   return e == CUBLASLT_EPILOGUE_DEFAULT || e == CUBLASLT_EPILOGUE_RELU || e == CUBLASLT_EPILOGUE_BIAS ||
-         e == CUBLASLT_EPILOGUE_RELU_BIAS;
+         e == CUBLASLT_EPILOGUE_RELU_BIAS || e == CUBLASLT_EPILOGUE_BGRADB;
 }
 bool epilogue_has_bias(uint32_t e) { return e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_RELU_BIAS; }
+bool epilogue_writes_bias_grad(uint32_t e) { return e == CUBLASLT_EPILOGUE_BGRADB; }
+bool epilogue_uses_bias_pointer(uint32_t e) { return epilogue_has_bias(e) || epilogue_writes_bias_grad(e); }
 bool epilogue_has_relu(uint32_t e) { return e == CUBLASLT_EPILOGUE_RELU || e == CUBLASLT_EPILOGUE_RELU_BIAS; }
 size_t type_size(cudaDataType_t t) { return t == CUDA_R_64F ? 8 : 4; }
 uint32_t alignment_of(const void* p) {
@@ -101,8 +104,8 @@ bool problem_of(cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a, cublasLtMat
     report("%s: epilogue %u is not emulated", call, desc->epilogue);
     return false;
   }
-  if (epilogue_has_bias(desc->epilogue) && !desc->bias) {
-    report("%s: epilogue %u reads a bias but CUBLASLT_MATMUL_DESC_BIAS_POINTER is not set", call, desc->epilogue);
+  if (epilogue_uses_bias_pointer(desc->epilogue) && !desc->bias) {
+    report("%s: epilogue %u uses a bias vector but CUBLASLT_MATMUL_DESC_BIAS_POINTER is not set", call, desc->epilogue);
     return false;
   }
   *out = Problem{m, n, k, a->type};
@@ -232,7 +235,7 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t handle, cublasLtM
   const uint32_t elem = static_cast<uint32_t>(type_size(p.type));
   for (uint32_t align : pref->alignment)
     if (align < elem) return CUBLAS_STATUS_NOT_SUPPORTED;  // no kernel reads below element alignment
-  if (epilogue_has_bias(desc->epilogue) && alignment_of(desc->bias) < elem) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (epilogue_uses_bias_pointer(desc->epilogue) && alignment_of(desc->bias) < elem) return CUBLAS_STATUS_NOT_SUPPORTED;
   results[0] = cublasLtMatmulHeuristicResult_t{};
   results[0].algo.data[0] = kAlgoMagic;
   for (int i = 0; i < 4; ++i) results[0].algo.data[1 + i] = pref->alignment[i];
@@ -252,7 +255,7 @@ static cublasStatus_t lt_matmul(cublasLtMatmulDesc_t desc, const Problem& p, con
   const int64_t m = static_cast<int64_t>(p.m), n = static_cast<int64_t>(p.n), k = static_cast<int64_t>(p.k);
   const bool ta = desc->transa != CUBLAS_OP_N, tb = desc->transb != CUBLAS_OP_N;
   const uint32_t epilogue = desc->epilogue;
-  const T* bias = static_cast<const T*>(desc->bias);
+  T* bias = static_cast<T*>(const_cast<void*>(desc->bias));  // written by BGRADB
   const T al = *alpha, be = *beta;
   const int64_t lda = la.ld, ldb = lb.ld, ldc = lc.ld, ldd = ld.ld;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
@@ -260,12 +263,15 @@ static cublasStatus_t lt_matmul(cublasLtMatmulDesc_t desc, const Problem& p, con
       (k > 0 && !check_device_range(B, extent(lb) * sizeof(T), "cublasLt matmul B")) ||
       (be != T(0) && !check_device_range(C, extent(lc) * sizeof(T), "cublasLt matmul C")) ||
       !check_device_range(D, extent(ld) * sizeof(T), "cublasLt matmul D") ||
-      (epilogue_has_bias(epilogue) && !check_device_range(bias, size_t(m) * sizeof(T), "cublasLt matmul bias")))
+      (epilogue_has_bias(epilogue) && !check_device_range(bias, size_t(m) * sizeof(T), "cublasLt matmul bias")) ||
+      (epilogue_writes_bias_grad(epilogue) &&
+       !check_device_range(bias, size_t(n) * sizeof(T), "cublasLt matmul bias gradient")))
     return CUBLAS_STATUS_INVALID_VALUE;
   char detail[200];
   std::snprintf(detail, sizeof detail, "%s m %lld n %lld k %lld op %c%c epilogue %s", sizeof(T) == 4 ? "S" : "D",
                 (long long)m, (long long)n, (long long)k, ta ? 'T' : 'N', tb ? 'T' : 'N',
-                epilogue == CUBLASLT_EPILOGUE_RELU_BIAS ? "RELU_BIAS"
+                epilogue == CUBLASLT_EPILOGUE_BGRADB      ? "BGRADB"
+                : epilogue == CUBLASLT_EPILOGUE_RELU_BIAS ? "RELU_BIAS"
                 : epilogue == CUBLASLT_EPILOGUE_BIAS    ? "BIAS"
                 : epilogue == CUBLASLT_EPILOGUE_RELU    ? "RELU"
                                                         : "DEFAULT");
@@ -285,6 +291,12 @@ static cublasStatus_t lt_matmul(cublasLtMatmulDesc_t desc, const Problem& p, con
         if (epilogue_has_bias(epilogue)) out += bias[i];
         if (epilogue_has_relu(epilogue)) out = out > T(0) ? out : T(0);
         D[i + j * ldd] = out;
+      }
+    if (epilogue_writes_bias_grad(epilogue))
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t q = 0; q < k; ++q) acc += double(tb ? B[j + q * ldb] : B[q + j * ldb]);
+        bias[j] = T(acc);
       }
   });
   return CUBLAS_STATUS_SUCCESS;
