@@ -25,6 +25,16 @@ const CLI::Validator kPositive(
       return "'" + text + "' is not a positive number";
     },
     "POSITIVE");
+
+// A file path whose folder exists: an output that could not be written fails before training, not
+// after its first epoch.
+const CLI::Validator kInExistingFolder(
+    [](std::string& text) -> std::string {
+      const fs::path folder = fs::path(text).parent_path();
+      if (folder.empty() || fs::is_directory(folder)) return "";
+      return "folder '" + folder.string() + "' does not exist";
+    },
+    "PATH");
 }  // namespace
 
 std::optional<int> parse_options(int argc, char** argv, Options& o) {
@@ -46,13 +56,15 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                  "Steps between progress lines when output is not a terminal (each shows the mean loss since the "
                  "previous one)")
       ->check(CLI::Range(1, 1 << 30))->capture_default_str();
-  app.add_option("--save-model", o.save_model, "Write a safetensors checkpoint here after each epoch (atomically)");
+  app.add_option("--save-model", o.save_model, "Write a safetensors checkpoint here after each epoch (atomically)")
+      ->check(kInExistingFolder);
   app.add_option("--resume", o.resume, "Resume from a checkpoint written by --save-model");
   app.add_option("--limit-train", o.limit_train, "Train on the first N images only (0: all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
   app.add_option("--dataset", o.dataset, "mnist, or fashion (Fashion-MNIST: apt-get install dataset-fashion-mnist)")
       ->check(CLI::IsMember({"mnist", "fashion"}))->capture_default_str();
-  app.add_option("--metrics-json", o.metrics_json, "Write per-epoch metrics to this JSON file");
+  app.add_option("--metrics-json", o.metrics_json, "Write per-epoch metrics to this JSON file")
+      ->check(kInExistingFolder);
   app.add_option("--data-dir", o.data_dir, "Folder with the dataset's IDX files (default: $EMBER_DATA, then data/)");
   app.add_option("--device", o.device, "auto, cpu, cuda or cuda:<i>")->capture_default_str();
   app.add_flag("--bench", o.bench,

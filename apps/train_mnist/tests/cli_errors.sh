@@ -47,6 +47,12 @@ cp "$src"/*.gz "$tmp/magic/"
 cp "$src/train-labels-idx1-ubyte.gz" "$tmp/magic/train-images-idx3-ubyte.gz"
 expect_error wrong-magic "magic" --data-dir "$tmp/magic" --epochs 1
 expect_error missing-checkpoint "nope.safetensors" --resume "$tmp/nope.safetensors" --limit-train 200 --epochs 1
+# Outputs into a folder that does not exist: refused before any training.
+for flag in --metrics-json --save-model; do
+  expect_error "missing-folder$flag" "${flag#--}: folder '$tmp/nowhere' does not exist" "$flag" "$tmp/nowhere/out" \
+    --limit-train 200 --epochs 1
+  if grep -q "^epoch" "$tmp/out"; then echo "FAIL missing-folder$flag: trained first"; failures=$((failures + 1)); fi
+done
 echo "garbage" >"$tmp/bad.safetensors"
 expect_error corrupt-checkpoint "bad.safetensors" --resume "$tmp/bad.safetensors" --limit-train 200 --epochs 1
 
