@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include <ember/core/blas.h>
 #include <ember/kernels/cpu/parallel.h>
 
 #include "timing.h"
@@ -58,7 +59,7 @@ class CpuTimer : public DeviceTimer {
   std::string description() const override {
     return cpu_model_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads, " +
            std::to_string(ember::kernels::cpu::num_threads()) + " Ember threads, LLC " +
-           std::to_string(cache_bytes() >> 20) + " MiB";
+           std::to_string(cache_bytes() >> 20) + " MiB; " + ember::blas_info();
   }
 
   int64_t cache_bytes() const override {

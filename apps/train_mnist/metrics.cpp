@@ -1,6 +1,8 @@
 #include "metrics.h"
 
+#include <ember/core/blas.h>
 #include <ember/core/error.h>
+#include <ember/core/threads.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -76,6 +78,7 @@ void MetricsLog::write_json() const {
                                      {"cuda_graph", o.cuda_graph}, {"cuda_graph_steps", o.cuda_graph_steps},
                                      {"cudnn_benchmark", o.cudnn_benchmark}, {"cudnn_tf32", o.cudnn_tf32},
                                      {"concurrent_wgrad", o.concurrent_wgrad}}}};
+  if (device_ == "cpu") doc["cpu"] = {{"threads", ember::get_num_threads()}, {"blas", ember::blas_info()}};
   if (profile_steps_ > 0) {
     nlohmann::json kernels = nlohmann::json::array();
     for (const ember::profiler::KernelStats& k : profile_) {

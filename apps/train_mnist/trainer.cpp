@@ -182,6 +182,7 @@ int run_training(const Options& o, const char* argv0) {
                 distributed ? (" x " + std::to_string(world) + " ranks (" + pg->backend() + ")").c_str() : "",
                 static_cast<long long>(train.images.size(0)), static_cast<long long>(test.images.size(0)),
                 static_cast<long long>(global_batch), o.optimizer.c_str(), o.lr, o.momentum, o.epochs);
+    if (device.is_cpu()) std::printf("train_mnist: %d CPU threads, %s\n", get_num_threads(), blas_info().c_str());
   }
 
   // One training step on a batch; the loss is added to loss_sum (at a fixed address, so that the

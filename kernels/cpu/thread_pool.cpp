@@ -1,7 +1,7 @@
 #include <ember/core/threads.h>
 #include <ember/kernels/cpu/parallel.h>
 
-#include <cblas.h>
+#include <ember/kernels/cpu/blas_setup.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -96,8 +96,9 @@ int default_threads() {
 
 ThreadPool& pool() {
   // One pool owns the cores: OpenBLAS runs single-threaded inside our parallel regions (its own
-  // threads would oversubscribe the cores and spin in sched_yield between calls).
-  static ThreadPool instance((openblas_set_num_threads(1), default_threads()));
+  // threads would oversubscribe the cores and spin in sched_yield between calls). Every GEMM starts
+  // in parallel_for, so BLAS is prepared before its first call.
+  static ThreadPool instance((prepare_blas(), default_threads()));
   return instance;
 }
 
