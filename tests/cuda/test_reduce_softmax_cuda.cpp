@@ -122,10 +122,12 @@ TEST_CASE("cuda: cross_entropy mean and sum reduced in one launch", "[cuda][soft
 }
 
 TEST_CASE("cuda: reduced cross_entropy is bit-identical run to run", "[cuda][softmax]") {
+  // 5001 rows: 626 blocks whose partials the last block to finish combines (a grid-stride loop
+  // on top under the emulation's 4 SMs); the order in which blocks finish must not matter.
   for (DType dtype : {kFloat32, kFloat64}) {
     INFO(dtype_name(dtype));
-    Tensor logits = random_tensor({70001, 10}, 64, -4, 4).to(dtype).to(cuda_device(0));
-    Tensor target = class_targets(70001, 10, 65).to(cuda_device(0));
+    Tensor logits = random_tensor({5001, 10}, 64, -4, 4).to(dtype).to(cuda_device(0));
+    Tensor target = class_targets(5001, 10, 65).to(cuda_device(0));
     for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
       const double first = cross_entropy(logits, target, r).item();
       CHECK(cross_entropy(logits, target, r).item() == first);
