@@ -7,11 +7,11 @@
 // kernel set once, when it loads, from the CPU's model number. A model newer than the library gets
 // the generic SSE3 set "Prescott": Debian 12's OpenBLAS 0.3.21 on an Emerald Rapids Xeon (family 6
 // model 207, AVX-512) runs the Net's fc1 GEMM (100x50x320) in 227 us instead of 48 us with its
-// SkylakeX set, and train_mnist's CPU epoch in 10.8 s instead of 4.7 s. Where OpenBLAS settled on a set without
-// AVX2 and the CPU has AVX2 and FMA, Ember has it choose again through its own mechanism:
-// OPENBLAS_CORETYPE names the set, gotoblas_dynamic_init (exported by every DYNAMIC_ARCH build;
-// looked up at run time, so any other OpenBLAS links too) reads it, and the variable is removed
-// again. A user's OPENBLAS_CORETYPE is theirs: then nothing changes.
+// SkylakeX set, and train_mnist's CPU epoch in 10.8 s instead of 4.7 s. Where OpenBLAS settled on
+// a set without AVX2 and the CPU has AVX2 and FMA, Ember has it choose again through its own
+// mechanism: OPENBLAS_CORETYPE names the set, gotoblas_dynamic_init (exported by every DYNAMIC_ARCH
+// build; looked up at run time, so any other OpenBLAS links too) reads it, and the variable is
+// removed again. A user's OPENBLAS_CORETYPE is theirs: then nothing changes.
 #include <ember/kernels/cpu/blas_setup.h>
 
 #include <ember/core/blas.h>
