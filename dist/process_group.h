@@ -69,7 +69,9 @@ class ProcessGroup {
 
 // backend: "gloo" or "nccl" (or "auto": nccl when CUDA devices and NCCL are there, gloo otherwise).
 // A backend Ember was built without is refused with a clear message. The timeout bounds the
-// rendezvous and every collective.
+// rendezvous and every collective. If SIGPIPE still has its default action, a no-op handler is
+// installed, so that a peer's death fails the collective with an error instead of killing this
+// process (docs/distributed.md, "Faults and timeouts").
 std::shared_ptr<ProcessGroup> init_process_group(const std::string& backend, const DistEnv& env,
                                                  std::chrono::milliseconds timeout = std::chrono::seconds(300));
 

@@ -2,6 +2,8 @@
 // one process per rank, configured by the usual RANK/WORLD_SIZE/MASTER_* environment.
 //   dist_worker collectives                       closed-form checks of every collective
 //   dist_worker train --out FILE [options]        trains a small MLP, rank 0 writes the parameters
+//   dist_worker spin --fault-rank R --fault-after-ms MS   all-reduces small tensors back to back
+//                                                 until rank R SIGKILLs itself, mid-collective
 // train options: --steps N --batch B (global, per optimizer step) --accumulate K (micro-batches
 // per step, the first K-1 under no_sync) --bucket-cap BYTES --unused (a parameter that gets no
 // gradient) --find-unused --single (one process, no DDP, the reference) --fault-rank R
@@ -125,6 +127,23 @@ int run_collectives(const dist::DistEnv& env, std::chrono::milliseconds timeout)
   return 0;
 }
 
+// Back-to-back small all-reduces keep every rank writing to its peers, so the fault lands while
+// a survivor is in the middle of a write to the rank that died.
+int run_spin(const dist::DistEnv& env, const std::map<std::string, std::string>& flags,
+             std::chrono::milliseconds timeout) {
+  auto pg = dist::init_process_group("gloo", env, timeout);
+  const int fault_rank = flags.count("fault-rank") ? std::stoi(flags.at("fault-rank")) : -1;
+  const int fault_after_ms = flags.count("fault-after-ms") ? std::stoi(flags.at("fault-after-ms")) : 100;
+  if (env.rank == fault_rank) {
+    std::thread([fault_after_ms] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(fault_after_ms));
+      ::raise(SIGKILL);
+    }).detach();
+  }
+  Tensor t = full({1000}, 1.0, TensorOptions(kFloat32));
+  for (;;) pg->all_reduce(t, dist::ReduceOp::Avg);  // the values stay 1
+}
+
 int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>& flags,
               std::chrono::milliseconds timeout) {
   auto flag = [&](const std::string& k, double d) { return flags.count(k) ? std::stod(flags.at(k)) : d; };
@@ -198,7 +217,7 @@ int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: dist_worker collectives|train [--flags]\n");
+    std::fprintf(stderr, "usage: dist_worker collectives|train|spin [--flags]\n");
     return 2;
   }
   std::string mode = argv[1];
@@ -211,6 +230,7 @@ int main(int argc, char** argv) {
         static_cast<int64_t>(1000 * (flags.count("timeout") ? std::stod(flags.at("timeout")) : 30.0)));
     if (mode == "collectives") return run_collectives(env, timeout);
     if (mode == "train") return run_train(env, flags, timeout);
+    if (mode == "spin") return run_spin(env, flags, timeout);
     std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
     return 2;
   } catch (const std::exception& e) {
