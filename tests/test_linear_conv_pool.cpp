@@ -437,6 +437,12 @@ TEST_CASE("max_pool2d_relu with a bias equals relu(max_pool2d(x + b)) and passes
   Tensor only_b = leaf(bias.detach().clone());
   max_pool2d_relu(x.detach(), {2, 2}, only_b).backward(g);
   CHECK(expect_close(only_b.grad(), ub.grad()) == "");
+  // Odd sizes: the last row and column lie in no window and get a zero gradient (2x2 and 2x3).
+  Tensor odd = leaf(distinct_tensor({2, 3, 7, 7}, 6));
+  for (std::array<int64_t, 2> k : {std::array<int64_t, 2>{2, 2}, std::array<int64_t, 2>{2, 3}}) {
+    INFO("kernel " << k[0] << "x" << k[1]);
+    CHECK(gradcheck([k](const TensorList& in) { return max_pool2d_relu(in[0], k, in[1]); }, {odd, bias}) == "");
+  }
 }
 
 TEST_CASE("max_pool2d_relu with a bias: gradcheck at odd shapes and batch 1", "[fused][pool]") {
