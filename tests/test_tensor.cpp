@@ -8,6 +8,8 @@
 #include <sstream>
 #include <numeric>
 
+#include <ember/kernels/transpose_plan.h>
+
 #include "support/test_support.h"
 
 using namespace ember;
@@ -166,6 +168,43 @@ TEST_CASE("tensor: contiguous returns self or a packed copy", "[core]") {
   // Empty tensors are contiguous whatever their strides (a K = 0 GEMM operand, say).
   CHECK(empty({5, 0}).is_contiguous());
   CHECK(empty({0, 3}).t().is_contiguous());
+}
+
+// Transposes and permutes large enough for the tiled copy (kernels/transpose_plan.h), with sizes
+// that are not multiples of the tile, batch dims, a sliced source and three dtypes; the expected
+// values come from index arithmetic on the source's flat data, not from another copy.
+TEST_CASE("tensor: contiguous of transposed and permuted views (the tiled copy)", "[core]") {
+  const int64_t A = 3, B = 37, C = 70;
+  for (DType dtype : {kFloat32, kFloat64, kInt64}) {
+    INFO("dtype " << dtype_name(dtype));
+    Tensor x = iota({A, B, C}).to(dtype);  // x[a, b, c] = (a*B + b)*C + c
+    Tensor dst = empty({C, A, B}, TensorOptions(dtype));
+    kernels::TransposePlan plan;
+    Tensor permuted = x.permute({2, 0, 1});  // y[c, a, b] = x[a, b, c]
+    REQUIRE(kernels::plan_transposed_copy(permuted, dst, plan));
+    CHECK((plan.rows == C && plan.cols == B && plan.batches == A));
+    std::vector<double> y = permuted.contiguous().to(kFloat64).to_vector<double>();
+    bool all_equal = true;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t a = 0; a < A; ++a)
+        for (int64_t b = 0; b < B; ++b) all_equal &= y[static_cast<size_t>((c * A + a) * B + b)] == (a * B + b) * C + c;
+    CHECK(all_equal);
+    // A 2-d transpose of a sliced source: src's column stride is C, its rows start at column 5.
+    Tensor sliced = x.select(0, 1).slice(1, 5, C);  // (B, C - 5), strides (C, 1)
+    Tensor t = sliced.t();                            // (C - 5, B): strides (1, C)
+    std::vector<double> z = t.contiguous().to(kFloat64).to_vector<double>();
+    all_equal = true;
+    for (int64_t i = 0; i < C - 5; ++i)
+      for (int64_t j = 0; j < B; ++j) all_equal &= z[static_cast<size_t>(i * B + j)] == (1 * B + j) * C + i + 5;
+    CHECK(all_equal);
+  }
+  // Below one tile in either dim, or with a dtype change, the plain strided copy runs instead.
+  kernels::TransposePlan plan;
+  Tensor small = iota({8, 40});
+  CHECK_FALSE(kernels::plan_transposed_copy(small.t(), empty({40, 8}, TensorOptions(kFloat64)), plan));
+  Tensor big = iota({40, 40});
+  CHECK_FALSE(kernels::plan_transposed_copy(big.t(), empty({40, 40}, TensorOptions(kFloat32)), plan));
+  CHECK(big.t().to(kFloat32).to(kFloat64).to_vector<double>() == big.t().contiguous().to_vector<double>());
 }
 
 TEST_CASE("tensor: to(dtype) and clone copy the data", "[core]") {

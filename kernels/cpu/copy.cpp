@@ -2,16 +2,72 @@
 #include <ember/kernels/copy.h>
 #include <ember/kernels/cpu/parallel.h>
 #include <ember/kernels/strided_indexer.h>
+#include <ember/kernels/transpose_plan.h>
 
 #include <algorithm>
 #include <cstring>
 
 namespace ember::kernels::cpu {
 
+namespace {
+
+// One tile of a transposed copy (transpose_plan.h): the tile's src lines stay in L1 while its
+// rows are written, so each line is read from memory once.
+template <typename T>
+void copy_tile(const T* __restrict__ src, T* __restrict__ dst, int64_t rows, int64_t cols, int64_t dst_row_stride,
+               int64_t src_col_stride) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[i * dst_row_stride + j] = src[i + j * src_col_stride];
+}
+
+void copy_transposed(const Tensor& src, const Tensor& dst, const TransposePlan& plan) {
+  const int64_t row_tiles = (plan.rows + kTransposeTile - 1) / kTransposeTile;
+  const int64_t col_tiles = (plan.cols + kTransposeTile - 1) / kTransposeTile;
+  dispatch_all(dst.dtype(), "copy", [&](auto tag) {
+    using T = decltype(tag);
+    const T* s = static_cast<const T*>(src.data_ptr());
+    T* d = static_cast<T*>(dst.data_ptr());
+    // One task per tile row of one batch: whole dst lines, written by a single thread.
+    parallel_for(plan.batches * row_tiles, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t task = begin; task < end; ++task) {
+        int64_t off[2];
+        plan.batch.offsets(task / row_tiles, off, 2);
+        const int64_t i0 = (task % row_tiles) * kTransposeTile;
+        const int64_t rows = std::min(kTransposeTile, plan.rows - i0);
+        for (int64_t t = 0; t < col_tiles; ++t) {
+          const int64_t j0 = t * kTransposeTile;
+          copy_tile(s + off[1] + i0 + j0 * plan.src_col_stride, d + off[0] + i0 * plan.dst_row_stride + j0, rows,
+                    std::min(kTransposeTile, plan.cols - j0), plan.dst_row_stride, plan.src_col_stride);
+        }
+      }
+    });
+  });
+}
+
+}  // namespace
+
 void copy(const Tensor& src, const Tensor& dst) {
   int64_t n = dst.numel();
+  if (n == 0) return;
   if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
-    if (n) std::memmove(dst.data_ptr(), src.data_ptr(), dst.nbytes());
+    char* d = static_cast<char*>(dst.data_ptr());
+    const char* s = static_cast<const char*>(src.data_ptr());
+    const int64_t bytes = static_cast<int64_t>(dst.nbytes());
+    if (d < s + bytes && s < d + bytes) {  // overlapping views of one buffer: one ordered memmove
+      std::memmove(d, s, static_cast<size_t>(bytes));
+      return;
+    }
+    // Large copies on every thread: one core alone does not reach the memory bandwidth.
+    constexpr int64_t kChunk = int64_t{1} << 20;  // bytes per task
+    parallel_for((bytes + kChunk - 1) / kChunk, 2, [&](int64_t begin, int64_t end) {
+      const int64_t from = begin * kChunk, to = std::min(bytes, end * kChunk);
+      std::memmove(d + from, s + from, static_cast<size_t>(to - from));
+    });
+    return;
+  }
+  TransposePlan plan;
+  if (plan_transposed_copy(src, dst, plan)) {
+    copy_transposed(src, dst, plan);
     return;
   }
   StridedIndexer ix = make_indexer(dst.sizes(), {dst, src});
