@@ -52,6 +52,18 @@ TEST_CASE("sum and mean: known values", "[reduce]") {
   CHECK(sum(a.t(), {1}).to_vector<double>() == std::vector<double>{5, 7, 9});
   CHECK(sum(scalar_tensor(2.5, kFloat64)).item() == 2.5);
   CHECK(sum(ones({3, 0}, kFloat64), {1}).to_vector<double>() == std::vector<double>{0, 0, 0});
+  // Column sums wider than one task's slab of 512 columns (a partial last slab), at outer 1 and 2:
+  // c[o, i] = sum over r < 3 of (o*R + r)*I + i = 3*((o*R + 1)*I + i), exact in float64.
+  for (int64_t outer : {1, 2}) {
+    const int64_t R = 3, I = 1100;
+    Tensor c = sum(arange(0, static_cast<double>(outer * R * I), 1, kFloat64).reshape({outer, R, I}), {1});
+    std::vector<double> got = c.to_vector<double>();
+    bool exact = true;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < I; ++i) exact &= got[static_cast<size_t>(o * I + i)] == static_cast<double>(R * ((o * R + 1) * I + i));
+    INFO("outer " << outer);
+    CHECK(exact);
+  }
 }
 
 TEST_CASE("max and argmax: values, first index on ties", "[reduce]") {

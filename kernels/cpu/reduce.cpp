@@ -14,6 +14,12 @@ namespace ember::kernels::cpu {
 namespace {
 // Enough work per chunk that a hand-off to the pool pays for itself.
 int64_t grain_for(int64_t reduce) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(reduce, 1)); }
+
+// acc[i] += row[i] in double; restrict, so that the loop vectorises.
+template <typename T>
+void add_row(const T* __restrict__ row, double* __restrict__ acc, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += static_cast<double>(row[i]);
+}
 }  // namespace
 
 void sum_dim(const Tensor& in, const Tensor& out, ReduceGeometry g, double scale) {
@@ -29,15 +35,19 @@ void sum_dim(const Tensor& in, const Tensor& out, ReduceGeometry g, double scale
       });
       return;
     }
-    // Columns: walk r in the outer loop so the inner loop reads contiguous memory.
-    parallel_for(g.outer, grain_for(g.reduce * g.inner), [&](int64_t begin, int64_t end) {
-      std::vector<double> acc(static_cast<size_t>(g.inner));
-      for (int64_t o = begin; o < end; ++o) {
-        std::fill(acc.begin(), acc.end(), 0.0);
-        const T* block = x + o * g.reduce * g.inner;
-        for (int64_t r = 0; r < g.reduce; ++r)
-          for (int64_t i = 0; i < g.inner; ++i) acc[i] += block[r * g.inner + i];
-        for (int64_t i = 0; i < g.inner; ++i) y[o * g.inner + i] = static_cast<T>(acc[i] * scale);
+    // Columns: walk r in the outer loop so the inner loop reads contiguous memory. Tasks are
+    // (outer, slab of kSlab columns) pairs, so that a sum over dim 0 (outer == 1) still uses
+    // every thread; each column is summed in r order by one task, whatever the threads.
+    constexpr int64_t kSlab = 512;
+    const int64_t slabs = (g.inner + kSlab - 1) / kSlab;
+    parallel_for(g.outer * slabs, grain_for(g.reduce * std::min(g.inner, kSlab)), [&](int64_t begin, int64_t end) {
+      double acc[kSlab];
+      for (int64_t task = begin; task < end; ++task) {
+        const int64_t o = task / slabs, i0 = (task % slabs) * kSlab, width = std::min(kSlab, g.inner - i0);
+        std::fill(acc, acc + width, 0.0);
+        const T* block = x + o * g.reduce * g.inner + i0;
+        for (int64_t r = 0; r < g.reduce; ++r) add_row(block + r * g.inner, acc, width);
+        for (int64_t i = 0; i < width; ++i) y[o * g.inner + i0 + i] = static_cast<T>(acc[i] * scale);
       }
     });
   });
