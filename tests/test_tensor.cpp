@@ -205,6 +205,15 @@ TEST_CASE("tensor: contiguous of transposed and permuted views (the tiled copy)"
   Tensor big = iota({40, 40});
   CHECK_FALSE(kernels::plan_transposed_copy(big.t(), empty({40, 40}, TensorOptions(kFloat32)), plan));
   CHECK(big.t().to(kFloat32).to(kFloat64).to_vector<double>() == big.t().contiguous().to_vector<double>());
+  // A contiguous copy between overlapping views of one buffer, large enough to be split over the
+  // threads if it were not overlapping, keeps memmove's meaning: x[i] = old x[i - shift].
+  const int64_t n = int64_t{1} << 21, shift = n / 4;
+  Tensor shifted = arange(0, static_cast<double>(n), 1, kFloat32);
+  shifted.slice(0, shift, n).copy_(shifted.slice(0, 0, n - shift));
+  std::vector<float> v = shifted.to_vector<float>();
+  bool moved = true;
+  for (int64_t i = 0; i < n; ++i) moved &= v[static_cast<size_t>(i)] == static_cast<float>(i < shift ? i : i - shift);
+  CHECK(moved);
 }
 
 TEST_CASE("tensor: to(dtype) and clone copy the data", "[core]") {

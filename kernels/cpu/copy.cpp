@@ -5,6 +5,7 @@
 #include <ember/kernels/transpose_plan.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace ember::kernels::cpu {
@@ -53,7 +54,8 @@ void copy(const Tensor& src, const Tensor& dst) {
     char* d = static_cast<char*>(dst.data_ptr());
     const char* s = static_cast<const char*>(src.data_ptr());
     const int64_t bytes = static_cast<int64_t>(dst.nbytes());
-    if (d < s + bytes && s < d + bytes) {  // overlapping views of one buffer: one ordered memmove
+    const auto d_at = reinterpret_cast<uintptr_t>(d), s_at = reinterpret_cast<uintptr_t>(s);
+    if (d_at < s_at + bytes && s_at < d_at + bytes) {  // overlapping views of one buffer: one ordered memmove
       std::memmove(d, s, static_cast<size_t>(bytes));
       return;
     }
