@@ -42,12 +42,6 @@ void relu_grad_run(const T* __restrict__ g, const T* __restrict__ y, T* __restri
   for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
 }
 
-// totals[c] += x[c] in double, for a row of a (N, C) tensor (inner == 1).
-template <typename T>
-void add_row(const T* __restrict__ x, double* __restrict__ totals, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) totals[i] += static_cast<double>(x[i]);
-}
-
 }  // namespace
 
 void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor& grad_x, const Tensor& grad_bias) {

@@ -14,12 +14,6 @@ namespace ember::kernels::cpu {
 namespace {
 // Enough work per chunk that a hand-off to the pool pays for itself.
 int64_t grain_for(int64_t reduce) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(reduce, 1)); }
-
-// acc[i] += row[i] in double; restrict, so that the loop vectorises.
-template <typename T>
-void add_row(const T* __restrict__ row, double* __restrict__ acc, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) acc[i] += static_cast<double>(row[i]);
-}
 }  // namespace
 
 void sum_dim(const Tensor& in, const Tensor& out, ReduceGeometry g, double scale) {

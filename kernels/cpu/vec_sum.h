@@ -20,4 +20,11 @@ double sum_contiguous(const T* p, int64_t n) {
   return total;
 }
 
+// acc[i] += row[i] in double, over n contiguous elements: one row of a sum down columns. Restrict,
+// so that the loop vectorises.
+template <typename T>
+void add_row(const T* __restrict__ row, double* __restrict__ acc, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += static_cast<double>(row[i]);
+}
+
 }  // namespace ember::kernels::cpu
