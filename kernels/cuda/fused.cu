@@ -1,10 +1,15 @@
 // CUDA fused kernels: bias + relu forward (one grid-stride pass), its backward (relu mask and the
-// bias-gradient reduction in one pass: warp shuffles, then one atomicAdd per block and channel),
-// and max-pool + relu (max_pool.cuh with the relu folded in).
+// bias-gradient reduction in one pass) and max-pool + relu (max_pool.cuh with the relu folded in).
+// The backward reads the layout (outer, channels, inner) one of two ways:
+//   inner >= 32 (convolution maps): a block row per channel, runs of `inner` contiguous elements;
+//   inner < 32 (a Linear's (N, C)):  as a matrix (outer, channels * inner) whose columns a warp
+//                                    reads 128 contiguous bytes at a time, the column reduction of
+//                                    reduce.cu, partial sums folded per channel in a second launch.
 #include <algorithm>
 
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/cuda/max_pool.cuh>
+#include <ember/kernels/cuda/reduce_utils.cuh>
 #include <ember/kernels/fused.h>
 
 namespace ember::kernels::cuda {
@@ -58,6 +63,76 @@ __global__ void bias_relu_backward_kernel(int64_t outer, int64_t channels, int64
   else atomicAdd(grad_bias + c, total);
 }
 
+// The same on the matrix (rows, cols) = (outer, channels * inner): a block per 32 adjacent columns
+// (threadIdx.x) and slice of rows [blockIdx.y * slice, ... + slice) (threadIdx.y strides it);
+//   gx[r, col] = g[r, col] * (y[r, col] > 0),
+//   column_sums[blockIdx.y, col] = sum of gx[r, col] over the slice's rows,
+// or grad_bias[col] directly when one slice covers the rows and inner == 1 (neither without a bias
+// gradient: column_sums and grad_bias null).
+template <typename T>
+__global__ void bias_relu_backward_columns(int64_t rows, int64_t cols, int64_t slice, bool direct, const T* __restrict__ g,
+                                           const T* __restrict__ y, T* __restrict__ grad_x, T* __restrict__ column_sums,
+                                           T* __restrict__ grad_bias) {
+  __shared__ T fold[kColumnRows][kWarpSize];
+  const int64_t begin = blockIdx.y * slice, end = begin + slice < rows ? begin + slice : rows;
+  for (int64_t tile = blockIdx.x; tile * kWarpSize < cols; tile += gridDim.x) {
+    const int64_t col = tile * kWarpSize + threadIdx.x;
+    T sum = T(0);
+    if (col < cols)
+      for (int64_t r = begin + threadIdx.y; r < end; r += kColumnRows) {
+        const int64_t i = r * cols + col;
+        const T gx = y[i] > T(0) ? g[i] : T(0);
+        if (grad_x) grad_x[i] = gx;
+        sum += gx;
+      }
+    fold[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < cols) {
+      for (int k = 1; k < kColumnRows; ++k) sum += fold[k][threadIdx.x];
+      if (direct) grad_bias[col] = sum;
+      else if (column_sums) column_sums[blockIdx.y * cols + col] = sum;
+    }
+    __syncthreads();  // fold is free for the next tile
+  }
+}
+
+// grad_bias[c] = sum over slices s and i < inner of column_sums[s, c * inner + i], a warp per
+// channel (lanes take terms t, t + 32, ...; the shuffle tree then fixes the order).
+template <typename T>
+__global__ void fold_bias_sums(const T* __restrict__ column_sums, int64_t splits, int64_t channels, int64_t inner,
+                               T* __restrict__ grad_bias) {
+  WarpPerRow group;
+  const int64_t cols = channels * inner, terms = splits * inner;
+  for (int64_t c = group.first_row(); c < channels; c += group.row_step()) {
+    T sum = T(0);
+    for (int64_t t = group.rank(); t < terms; t += kWarpSize) sum += column_sums[(t / inner) * cols + c * inner + t % inner];
+    sum = warp_reduce(sum, SumOp{});
+    if (group.rank() == 0) grad_bias[c] = sum;
+  }
+}
+
+// bias_relu_backward for inner < 32 (see the top of the file).
+template <typename T>
+void launch_bias_relu_backward_columns(const ChannelView& v, const T* g, const T* y, T* grad_x, T* grad_bias,
+                                       const Tensor& like, cudaStream_t stream) {
+  const int64_t cols = v.channels * v.inner, tiles = (cols + kWarpSize - 1) / kWarpSize;
+  Slicing s{1, v.outer};
+  // A slice gives each thread 16 rows at least; gridDim.y is at most 65535.
+  if (tiles < blocks_to_fill_device()) s = slice_reduced_axis(tiles, v.outer, 16 * kColumnRows, 1, 65535);
+  const bool direct = s.splits == 1 && v.inner == 1;
+  Tensor column_sums;  // freed on this stream after the launches: the caching allocator orders reuse
+  if (grad_bias && !direct) column_sums = empty({s.splits * cols}, TensorOptions(like.dtype()).with_device(like.device()));
+  T* sums = column_sums.defined() ? static_cast<T*>(column_sums.data_ptr()) : nullptr;
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(tiles, device_sm_count() * 32)), static_cast<unsigned>(s.splits));
+  bias_relu_backward_columns<T><<<grid, dim3(kWarpSize, kColumnRows), 0, stream>>>(
+      v.outer, cols, s.slice, direct && grad_bias, g, y, grad_x, sums, grad_bias);
+  EMBER_CUDA_CHECK_LAUNCH();
+  if (grad_bias && !direct) {
+    fold_bias_sums<T><<<grid_size(v.channels * kWarpSize), kBlockSize, 0, stream>>>(sums, s.splits, v.channels, v.inner, grad_bias);
+    EMBER_CUDA_CHECK_LAUNCH();
+  }
+}
+
 }  // namespace
 
 void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out) {
@@ -78,6 +153,17 @@ void bias_relu_backward(const Tensor& grad_out, const Tensor& out, const Tensor&
   const int64_t per_channel = v.outer * v.inner;
   if (per_channel == 0 || v.channels == 0) {
     if (grad_bias.defined()) EMBER_CUDA_CHECK(cudaMemsetAsync(grad_bias.data_ptr(), 0, grad_bias.nbytes(), stream));
+    return;
+  }
+  if (v.inner < kWarpSize) {
+    dispatch_floating(out.dtype(), "bias_relu_backward", [&](auto tag) {
+      using T = decltype(tag);
+      launch_bias_relu_backward_columns<T>(v, static_cast<const T*>(grad_out.data_ptr()),
+                                           static_cast<const T*>(out.data_ptr()),
+                                           grad_x.defined() ? static_cast<T*>(grad_x.data_ptr()) : nullptr,
+                                           grad_bias.defined() ? static_cast<T*>(grad_bias.data_ptr()) : nullptr, out,
+                                           stream);
+    });
     return;
   }
   EMBER_CHECK(v.channels <= 65535, "bias_relu backward: at most 65535 channels on CUDA (one grid row each), got ",

@@ -13,14 +13,20 @@ namespace ember::kernels::cuda {
 
 constexpr int kBlockSize = 256;
 
+// The number of SMs of the current device when first asked (Ember's devices are alike).
+inline int device_sm_count() {
+  static int sms = [] {
+    int device = 0, count = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+    return std::max(count, 1);
+  }();
+  return sms;
+}
+
 // Enough blocks to fill the device a few times over; grid-stride loops cover the rest.
 inline int grid_size(int64_t work_items, int block = kBlockSize) {
-  static int max_blocks = [] {
-    int device = 0, sms = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-    return std::max(sms, 1) * 32;
-  }();
+  const int max_blocks = device_sm_count() * 32;
   int64_t needed = (work_items + block - 1) / block;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(needed, max_blocks)));
 }

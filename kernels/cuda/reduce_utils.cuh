@@ -4,10 +4,13 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#include <ember/kernels/cuda/launch.cuh>
 
 namespace ember::kernels::cuda {
 
@@ -103,8 +106,41 @@ __device__ __forceinline__ bool last_block_to_finish(unsigned int* counter) {
   return last;
 }
 
-// The threads that share one row: a warp per row, or the whole block per row. Rows are walked
+// Blocks that keep every SM busy (8 blocks of 256 threads: 2048 threads, an H100 SM's limit).
+inline int64_t blocks_to_fill_device() { return static_cast<int64_t>(device_sm_count()) * 8; }
+
+// Column reductions run blocks of 32 adjacent columns x kColumnRows rows: a warp reads 128
+// contiguous bytes of a row, the rows' partials meet in shared memory.
+constexpr int kColumnRows = 8;
+
+// Slices for `items` blocks over a reduced axis of `length`: enough to fill the device, none
+// shorter than min_slice, each a multiple of `align`. Returns {splits, slice}.
+struct Slicing {
+  int64_t splits, slice;
+};
+inline Slicing slice_reduced_axis(int64_t items, int64_t length, int64_t min_slice, int64_t align, int64_t max_splits) {
+  const int64_t wanted = (blocks_to_fill_device() + items - 1) / items;
+  int64_t splits = std::min({wanted, length / min_slice, max_splits});
+  if (splits <= 1) return {1, length};
+  int64_t slice = (length + splits - 1) / splits;
+  slice = (slice + align - 1) / align * align;
+  return {(length + slice - 1) / slice, slice};
+}
+
+// The threads that share one row: a thread, a warp or the whole block per row. Rows are walked
 // grid-stride; the loop bound is uniform within a group, so the shuffles see every lane.
+// Rows of at most kThreadRowLimit elements (the MNIST logits' 10) take a thread each: a warp per
+// row would leave most lanes idle and spend more instructions on shuffles than on the row; a
+// warp reads 32 adjacent rows, a few cache lines that L1 serves to every pass over them.
+constexpr int64_t kThreadRowLimit = 16;
+struct ThreadPerRow {
+  __device__ int rank() const { return 0; }
+  __device__ int size() const { return 1; }
+  __device__ int64_t first_row() const { return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+  __device__ int64_t row_step() const { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+  template <typename T, typename Op>
+  __device__ T allreduce(T v, Op /*op*/, T /*identity*/, T* /*scratch*/) const { return v; }
+};
 struct WarpPerRow {
   __device__ int rank() const { return threadIdx.x % kWarpSize; }
   __device__ int size() const { return kWarpSize; }
@@ -114,7 +150,6 @@ struct WarpPerRow {
   __device__ int64_t row_step() const { return static_cast<int64_t>(gridDim.x) * (blockDim.x / kWarpSize); }
   template <typename T, typename Op>
   __device__ T allreduce(T v, Op op, T /*identity*/, T* /*scratch*/) const { return warp_allreduce(v, op); }
-  static int64_t rows_per_block(int block) { return block / kWarpSize; }
 };
 struct BlockPerRow {
   __device__ int rank() const { return threadIdx.x; }
@@ -123,7 +158,6 @@ struct BlockPerRow {
   __device__ int64_t row_step() const { return gridDim.x; }
   template <typename T, typename Op>
   __device__ T allreduce(T v, Op op, T identity, T* scratch) const { return block_allreduce(v, op, identity, scratch); }
-  static int64_t rows_per_block(int) { return 1; }
 };
 
 }  // namespace ember::kernels::cuda

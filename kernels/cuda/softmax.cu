@@ -1,9 +1,10 @@
-// CUDA kernels of kernels/softmax.h. Rows (inner == 1) are handled by a warp each when they have
-// at most kWarpRowLimit elements (the MNIST logits, N=100 x C=10, take one warp per row) and by a
-// block each otherwise; the max and the sums are warp-shuffle (and shared-memory) all-reduces.
-// inner > 1 (softmax over a non-last dim) takes a thread per column. The loss gradients are
-// pointwise given the saved per-row log-sum-exp, so they are grid-stride elementwise loops. The
-// mean/sum cross-entropy reduces its rows' losses in the same launch (last block combines).
+// CUDA kernels of kernels/softmax.h. Rows (inner == 1) are handled by a thread each when they have
+// at most kThreadRowLimit elements (the MNIST logits, N=100 x C=10), by a warp each up to
+// kWarpRowLimit and by a block each otherwise; the max and the sums are warp-shuffle (and
+// shared-memory) all-reduces. inner > 1 (softmax over a non-last dim) takes a thread per column.
+// The loss gradients are pointwise given the saved per-row log-sum-exp, so they are grid-stride
+// elementwise loops. The mean/sum cross-entropy reduces its rows' losses in the same launch (last
+// block combines).
 #include <cmath>
 #include <limits>
 
@@ -210,10 +211,11 @@ __global__ void nll_backward_kernel(const int64_t* __restrict__ target, const T*
   }
 }
 
-// Launches kernel<T, WarpPerRow> or kernel<T, BlockPerRow> over `rows` rows of `cols`.
+// Launches kernel<T, ThreadPerRow>, <T, WarpPerRow> or <T, BlockPerRow> over `rows` rows of `cols`.
 template <typename Launch>
 void launch_rows(int64_t rows, int64_t cols, Launch launch) {
-  if (cols <= kWarpRowLimit) launch(WarpPerRow{}, grid_size(rows * kWarpSize));
+  if (cols <= kThreadRowLimit) launch(ThreadPerRow{}, grid_size(rows));
+  else if (cols <= kWarpRowLimit) launch(WarpPerRow{}, grid_size(rows * kWarpSize));
   else launch(BlockPerRow{}, grid_size(rows * kBlockSize));
 }
 
@@ -274,8 +276,8 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Ten
   });
 }
 
-// The grid of the per-row kernel (the Net's 100 x 10 logits: 13 blocks of 8 warps, a row per
-// warp) combined by the last block. A stream without a ticket slot gets one block of
+// The grid of the per-row kernel (the Net's 100 x 10 logits: one block, a row per thread; more
+// rows: more blocks) combined by the last block. A stream without a ticket slot gets one block of
 // kSingleBlockThreads instead (slower for many rows, still one launch and deterministic).
 void cross_entropy_forward_reduced(const Tensor& logits, const Tensor& target, const Tensor& total, const Tensor& lse,
                                    bool mean) {

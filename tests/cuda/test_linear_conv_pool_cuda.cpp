@@ -259,6 +259,15 @@ TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
   // 36000 values a channel: several blocks per channel, summed atomically (the cases above use one).
   Tensor xl = leaf(distinct_tensor({40, 3, 30, 30}, 7)), b3 = leaf(nonzero_tensor({3}, 8));
   check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {xl, b3}, 1e-4, 1e-4);
+  // Channels under 32 values apart (a Linear's (N, C); inner 3) read as matrix columns: 5000 rows
+  // cut into 16 slices (the emulation's 4 SMs) whose sums a second launch folds per channel, and
+  // without a bias gradient (bias without requires_grad: grad_x alone).
+  Tensor xr = leaf(distinct_tensor({5000, 40}, 9)), b40 = leaf(nonzero_tensor({40}, 10));
+  check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {xr, b40}, 1e-4, 1e-4);
+  Tensor xi = leaf(distinct_tensor({2000, 5, 3}, 11)), b5 = leaf(nonzero_tensor({5}, 12));
+  check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {xi, b5}, 1e-4, 1e-4);
+  Tensor b40_fixed = nonzero_tensor({40}, 13);
+  check_both_dtypes([](const TensorList& in) { return bias_relu(in[0], in[1]); }, {xr, b40_fixed}, 1e-4, 1e-4);
   Tensor xp = leaf(distinct_tensor({10, 10, 24, 24}, 5));
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}); }, {xp}, 1e-4, 1e-6);
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}); }, {xp}, 1e-4, 1e-6);

@@ -62,6 +62,33 @@ TEST_CASE("cuda: long rows take the block-per-row kernels", "[cuda][reduce]") {
   check_cuda([](const TensorList& t) { return sum(t[0], {0}); }, {column}, "column sum of 100000");
 }
 
+// Few outputs over a long axis: the reduced axis is cut into slices whose partials a second
+// launch folds (under the emulation's 4 SMs: slices once fewer than 32 blocks would run). Covers a
+// row in 23 slices, columns in 32 slices, a partial 32-column tile at o > 0, many outputs (a
+// thread each), and argmax ties that fall in different slices (the first index must win).
+TEST_CASE("cuda: reductions cut into slices match the CPU", "[cuda][reduce]") {
+  Tensor row = input({1, 100000}, 12);
+  check_cuda([](const TensorList& t) { return sum(t[0]); }, {row}, "sum of 100000 (23 slices)");
+  check_cuda([](const TensorList& t) { return max(t[0], 1).first; }, {row}, "max of 100000");
+  Tensor columns = input({20000, 3}, 13);
+  check_cuda([](const TensorList& t) { return sum(t[0], {0}); }, {columns}, "column sum, 32 slices");
+  check_cuda([](const TensorList& t) { return max(t[0], 0).first; }, {columns}, "column max, 32 slices");
+  Tensor tiles = input({2, 3000, 40}, 14);
+  check_cuda([](const TensorList& t) { return sum(t[0], {1}); }, {tiles}, "sum over the middle, 40 columns");
+  check_cuda([](const TensorList& t) { return mean(t[0], {1}); }, {tiles}, "mean over the middle, 40 columns");
+  Tensor many = input({300, 10000}, 15);
+  check_cuda([](const TensorList& t) { return sum(t[0], {0}); }, {many}, "10000 column sums (a thread each)");
+
+  Tensor ties = zeros({1, 100000}, TensorOptions(kFloat64));
+  ties.fill_(1.0);
+  for (int64_t i : {70000, 99999, 40000}) ties.narrow(1, i, 1).fill_(7.0);
+  CHECK(argmax(ties.to(cuda_device(0)), 1).to(kCPU).to_vector<int64_t>() == std::vector<int64_t>{40000});
+  Tensor column_ties = zeros({20000, 2}, TensorOptions(kFloat64));
+  column_ties.fill_(1.0);
+  for (int64_t i : {19000, 9000, 12000}) column_ties.narrow(0, i, 1).fill_(7.0);
+  CHECK(argmax(column_ties.to(cuda_device(0)), 0).to(kCPU).to_vector<int64_t>() == std::vector<int64_t>{9000, 9000});
+}
+
 TEST_CASE("cuda: max and argmax", "[cuda][reduce]") {
   Tensor x = input({7, 9, 5}, 4);
   for (int64_t d = 0; d < 3; ++d) {
@@ -86,6 +113,13 @@ TEST_CASE("cuda: softmax and log_softmax", "[cuda][softmax]") {
     check_cuda([d](const TensorList& t) { return log_softmax(t[0], d); }, {x}, "log_softmax");
   }
   check_cuda([](const TensorList& t) { return softmax(t[0].transpose(0, 2), 2); }, {x}, "softmax non-contiguous");
+  // Rows of 10 take a thread each, of 17 to 1024 a warp each (rows of 16 and 17 on either side).
+  for (int64_t cols : {16, 17, 300}) {
+    Tensor rows = random_tensor({50, cols}, 7 + static_cast<uint64_t>(cols), -4, 4).set_requires_grad(true);
+    INFO(cols << " columns");
+    check_cuda([](const TensorList& t) { return softmax(t[0], 1); }, {rows}, "softmax");
+    check_cuda([](const TensorList& t) { return log_softmax(t[0], 1); }, {rows}, "log_softmax");
+  }
 }
 
 TEST_CASE("cuda: cross_entropy and nll_loss", "[cuda][softmax]") {
@@ -103,14 +137,16 @@ TEST_CASE("cuda: cross_entropy and nll_loss", "[cuda][softmax]") {
   }
 }
 
-// Mean and sum reduce the row losses in the row kernel's launch: one block (batch 1), several
-// combined by the last block (100 rows: 13 blocks; 70000: every block of the grid, many rows each).
+// Mean and sum reduce the row losses in the row kernel's launch: one block (batch 1, the Net's
+// 100 rows of 10 classes), several combined by the last block (1000 rows of 10: 4 blocks, a row a
+// thread; 70001: every block of the grid, many rows each; 3000 rows of 100: a row a warp).
 TEST_CASE("cuda: cross_entropy mean and sum reduced in one launch", "[cuda][softmax]") {
-  for (int64_t rows : {1, 100, 1000, 70001}) {
-    Tensor logits = random_tensor({rows, 10}, 60 + static_cast<uint64_t>(rows), -4, 4).set_requires_grad(true);
-    Tensor target = class_targets(rows, 10, 61);
+  for (int64_t rows : {1, 100, 1000, 70001, 3000}) {
+    const int64_t classes = rows == 3000 ? 100 : 10;
+    Tensor logits = random_tensor({rows, classes}, 60 + static_cast<uint64_t>(rows), -4, 4).set_requires_grad(true);
+    Tensor target = class_targets(rows, classes, 61);
     for (Reduction r : {Reduction::Mean, Reduction::Sum}) {
-      INFO(rows << " rows, reduction " << static_cast<int>(r));
+      INFO(rows << " rows of " << classes << ", reduction " << static_cast<int>(r));
       check_cuda([r](const TensorList& t) { return cross_entropy(t[0], t[1], r); }, {logits, target}, "cross_entropy");
     }
   }
@@ -122,8 +158,8 @@ TEST_CASE("cuda: cross_entropy mean and sum reduced in one launch", "[cuda][soft
 }
 
 TEST_CASE("cuda: reduced cross_entropy is bit-identical run to run", "[cuda][softmax]") {
-  // 5001 rows: 626 blocks whose partials the last block to finish combines (a grid-stride loop
-  // on top under the emulation's 4 SMs); the order in which blocks finish must not matter.
+  // 5001 rows: 20 blocks (a row a thread) whose partials the last block to finish combines; the
+  // order in which blocks finish must not matter.
   for (DType dtype : {kFloat32, kFloat64}) {
     INFO(dtype_name(dtype));
     Tensor logits = random_tensor({5001, 10}, 64, -4, 4).to(dtype).to(cuda_device(0));
