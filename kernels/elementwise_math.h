@@ -11,7 +11,8 @@ template <typename T> struct Neg { T s; EMBER_HOST_DEVICE T operator()(T x) cons
 template <typename T> struct Exp { T s; EMBER_HOST_DEVICE T operator()(T x) const { return std::exp(x); } };
 template <typename T> struct Log { T s; EMBER_HOST_DEVICE T operator()(T x) const { return std::log(x); } };
 template <typename T> struct Sqrt { T s; EMBER_HOST_DEVICE T operator()(T x) const { return std::sqrt(x); } };
-template <typename T> struct Relu { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x > T(0) ? x : T(0); } };
+// relu and its gradient let NaN through, as PyTorch does: a diverged model must not train on as if finite.
+template <typename T> struct Relu { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x < T(0) ? T(0) : x; } };
 // sigmoid(x) = 1 / (1 + e^-x), evaluated on the side that cannot overflow.
 template <typename T> struct Sigmoid {
   T s;
@@ -30,7 +31,7 @@ template <typename T> struct Add { T s; EMBER_HOST_DEVICE T operator()(T a, T b)
 template <typename T> struct Sub { T s; EMBER_HOST_DEVICE T operator()(T a, T b) const { return a - b; } };
 template <typename T> struct Mul { T s; EMBER_HOST_DEVICE T operator()(T a, T b) const { return a * b; } };
 template <typename T> struct Div { T s; EMBER_HOST_DEVICE T operator()(T a, T b) const { return a / b; } };
-template <typename T> struct ReluBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return x > T(0) ? g : T(0); } };
+template <typename T> struct ReluBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return x <= T(0) ? T(0) : g; } };
 template <typename T> struct SigmoidBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T y) const { return g * y * (T(1) - y); } };
 template <typename T> struct TanhBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T y) const { return g * (T(1) - y * y); } };
 template <typename T> struct PowBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return g * s * std::pow(x, s - T(1)); } };

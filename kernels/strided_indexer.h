@@ -7,6 +7,7 @@
 
 #include <ember/core/error.h>
 #include <ember/core/tensor.h>
+#include <ember/kernels/fast_divmod.h>
 #include <ember/kernels/philox.h>
 
 namespace ember::kernels {
@@ -16,17 +17,33 @@ constexpr int kMaxOperands = 3;
 
 struct StridedIndexer {
   int ndim = 0;
+  bool fast = false;  // every logical index is below 2^31: offsets divides by divisors[d]
   int64_t sizes[kMaxDims] = {};
+  FastDivmod divisors[kMaxDims] = {};  // by sizes[d] (fast_divmod.h), when fast
   int64_t strides[kMaxOperands][kMaxDims] = {};
 
-  // Offsets (in elements, from each operand's data pointer) of logical element `linear`.
+  // Offsets (in elements, from each operand's data pointer) of logical element `linear`. What is
+  // left of `linear` after the inner dims is the outermost coordinate: no division for it.
   EMBER_HOST_DEVICE void offsets(int64_t linear, int64_t* out, int operands) const {
     for (int k = 0; k < operands; ++k) out[k] = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
+    if (fast) {
+      uint32_t rest = static_cast<uint32_t>(linear);
+      for (int d = ndim - 1; d > 0; --d) {
+        const uint32_t outer = divisors[d].div(rest), coord = rest - outer * divisors[d].divisor;
+        rest = outer;
+        for (int k = 0; k < operands; ++k) out[k] += int64_t(coord) * strides[k][d];
+      }
+      if (ndim > 0)
+        for (int k = 0; k < operands; ++k) out[k] += int64_t(rest) * strides[k][0];
+      return;
+    }
+    for (int d = ndim - 1; d > 0; --d) {
       int64_t coord = linear % sizes[d];
       linear /= sizes[d];
       for (int k = 0; k < operands; ++k) out[k] += coord * strides[k][d];
     }
+    if (ndim > 0)
+      for (int k = 0; k < operands; ++k) out[k] += linear * strides[k][0];
   }
 };
 
@@ -69,16 +86,35 @@ void for_each_run(const StridedIndexer& ix, int64_t begin, int64_t end, F&& fn) 
 }
 
 // Builds the indexer for operands that all have `shape` (inputs already broadcast by stride 0).
+// Dims of size 1 are dropped, and a dim is merged into the next inner one when every operand
+// steps over it as over one longer inner dim (stride[d] == stride[d + 1] * size[d + 1]): the same
+// element-to-offset map with fewer dims, so contiguous operands cost no division per element and
+// the host's runs (for_each_run) are as long as the layout allows.
 inline StridedIndexer make_indexer(const Shape& shape, const TensorList& operands) {
   EMBER_CHECK(static_cast<int>(shape.size()) <= kMaxDims, "kernels support at most ", kMaxDims,
               " dims, got ", shape_str(shape));
   EMBER_CHECK(static_cast<int>(operands.size()) <= kMaxOperands, "too many operands");
+  const size_t count = operands.size();
   StridedIndexer ix;
-  ix.ndim = static_cast<int>(shape.size());
-  for (int d = 0; d < ix.ndim; ++d) {
-    ix.sizes[d] = shape[d];
-    for (size_t k = 0; k < operands.size(); ++k) ix.strides[k][d] = operands[k].strides()[d];
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    const int last = ix.ndim - 1;
+    bool merges = last >= 0;
+    for (size_t k = 0; k < count && merges; ++k)
+      merges = ix.strides[k][last] == operands[k].strides()[d] * shape[d];
+    if (merges) {
+      ix.sizes[last] *= shape[d];
+      for (size_t k = 0; k < count; ++k) ix.strides[k][last] = operands[k].strides()[d];
+      continue;
+    }
+    ix.sizes[ix.ndim] = shape[d];
+    for (size_t k = 0; k < count; ++k) ix.strides[k][ix.ndim] = operands[k].strides()[d];
+    ++ix.ndim;
   }
+  const int64_t numel = shape_numel(shape);
+  ix.fast = numel > 0 && fits_fast_divmod(numel);
+  if (ix.fast)
+    for (int d = 0; d < ix.ndim; ++d) ix.divisors[d] = FastDivmod(ix.sizes[d]);
   return ix;
 }
 

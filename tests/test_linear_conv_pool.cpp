@@ -488,6 +488,31 @@ TEST_CASE("max_pool2d_backward_with_bias: grad_x of max_pool2d_backward, grad_bi
   CHECK(expect_close(grad_bias, from_vector(expected_bias, {C}), 1e-12) == "");
 }
 
+// PyTorch's relu lets NaN through (forward, and its gradient where the output is NaN); so must
+// every relu of Ember, fused or not: a diverged model must not look finite.
+TEST_CASE("relu lets NaN through in all its fused forms as PyTorch does", "[fused]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dtype : {kFloat32, kFloat64}) {
+    INFO(dtype_name(dtype));
+    Tensor x = from_vector<double>({nan, -1.0, 2.0, -3.0}, {1, 1, 2, 2}).to(dtype).set_requires_grad(true);
+    Tensor b = from_vector<double>({0.5}, {1}).to(dtype).set_requires_grad(true);
+    for (int variant = 0; variant < 3; ++variant) {
+      INFO("variant " << variant);
+      Tensor y = variant == 0 ? relu(x) : variant == 1 ? bias_relu(x, b) : max_pool2d_relu(x, {2, 2}, b);
+      std::vector<double> v = y.to(kFloat64).to_vector<double>();
+      CHECK(std::isnan(v[0]));
+      if (variant < 2) CHECK(v[1] == 0.0);
+      sum(y).backward();
+      std::vector<double> g = x.grad().to(kFloat64).to_vector<double>();
+      CHECK(g[0] == 1.0);  // the NaN's output passes its gradient, as threshold_backward does
+      if (variant < 2) CHECK((g[1] == 0.0 && g[2] == 1.0 && g[3] == 0.0));
+      if (variant > 0) CHECK_FALSE(std::isnan(b.grad().to(kFloat64).to_vector<double>()[0]));
+      x.set_grad(Tensor());
+      b.set_grad(Tensor());
+    }
+  }
+}
+
 TEST_CASE("fused ops reject bad arguments", "[fused]") {
   CHECK_THROWS_WITH(bias_relu(random_tensor({2, 3}, 1), random_tensor({2}, 2)),
                     Catch::Contains("bias_relu: expected bias of shape [3]"));

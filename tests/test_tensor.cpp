@@ -8,6 +8,7 @@
 #include <sstream>
 #include <numeric>
 
+#include <ember/kernels/strided_indexer.h>
 #include <ember/kernels/transpose_plan.h>
 
 #include "support/test_support.h"
@@ -214,6 +215,52 @@ TEST_CASE("tensor: contiguous of transposed and permuted views (the tiled copy)"
   bool moved = true;
   for (int64_t i = 0; i < n; ++i) moved &= v[static_cast<size_t>(i)] == static_cast<float>(i < shift ? i : i - shift);
   CHECK(moved);
+}
+
+// make_indexer merges the dims every operand walks as one and drops dims of size 1; the merged
+// indexer must map each logical element to the offsets the full shape gives.
+TEST_CASE("tensor: strided indexers merge dims walked as one", "[core]") {
+  Tensor x = iota({2, 3, 1, 4});
+  kernels::StridedIndexer contiguous = kernels::make_indexer(x.sizes(), {x, x});
+  CHECK((contiguous.ndim == 1 && contiguous.sizes[0] == 24));
+  Tensor out = empty({4, 2, 3});
+  Tensor permuted = x.squeeze(2).permute({2, 0, 1});  // strides (1, 12, 4): dims 1 and 2 merge
+  kernels::StridedIndexer ix = kernels::make_indexer(out.sizes(), {out, permuted});
+  CHECK((ix.ndim == 2 && ix.sizes[0] == 4 && ix.sizes[1] == 6));
+  Tensor row = iota({3}).unsqueeze(0).expand({5, 3});  // a broadcast operand (stride 0) merges with nothing
+  Tensor dst = empty({5, 3});
+  kernels::StridedIndexer bx = kernels::make_indexer(dst.sizes(), {dst, row});
+  CHECK(bx.ndim == 2);
+  CHECK(kernels::make_indexer(Shape{1, 1}, {iota({1, 1})}).ndim == 0);
+  bool all_equal = true;
+  for (int64_t c = 0; c < 4; ++c)
+    for (int64_t a = 0; a < 2; ++a)
+      for (int64_t b = 0; b < 3; ++b) {
+        int64_t off[kernels::kMaxOperands];
+        ix.offsets((c * 2 + a) * 3 + b, off, 2);
+        all_equal &= off[0] == (c * 2 + a) * 3 + b && off[1] == c + 12 * a + 4 * b;
+      }
+  for (int64_t i = 0; i < 15; ++i) {
+    int64_t off[kernels::kMaxOperands];
+    bx.offsets(i, off, 2);
+    all_equal &= off[0] == i && off[1] == i % 3;
+  }
+  CHECK(all_equal);
+  CHECK(permuted.contiguous().to_vector<double>() == permuted.to(kFloat32).to(kFloat64).to_vector<double>());
+  // Below 2^31 elements the divisions are FastDivmod's; they must give the / and % offsets.
+  Tensor wide = iota({7, 5, 9}).permute({2, 0, 1}).slice(2, 1, 4);  // (9, 7, 3), strides (1, 45, 9)
+  Tensor wide_out = empty({9, 7, 3});
+  kernels::StridedIndexer fast = kernels::make_indexer(wide_out.sizes(), {wide_out, wide});
+  REQUIRE((fast.fast && fast.ndim == 3));
+  kernels::StridedIndexer slow = fast;
+  slow.fast = false;
+  for (int64_t i = 0; i < 9 * 7 * 3; ++i) {
+    int64_t a[kernels::kMaxOperands], b[kernels::kMaxOperands];
+    fast.offsets(i, a, 2);
+    slow.offsets(i, b, 2);
+    all_equal &= a[0] == b[0] && a[1] == b[1];
+  }
+  CHECK(all_equal);
 }
 
 TEST_CASE("tensor: to(dtype) and clone copy the data", "[core]") {

@@ -25,7 +25,7 @@ void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out) {
                      T* o = po + row * v.inner;
                      for (int64_t i = 0; i < v.inner; ++i) {
                        T y = in[i] + b;
-                       o[i] = y > T(0) ? y : T(0);
+                       o[i] = y < T(0) ? T(0) : y;  // NaN passes, as in PyTorch
                      }
                    }
                  });
@@ -34,12 +34,12 @@ void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out) {
 
 namespace {
 
-// dx = g where y > 0, else 0, over n contiguous elements. The restrict pointers let the compiler
+// dx = 0 where y <= 0, else g (NaN passes, as in PyTorch), over n contiguous elements. The restrict pointers let the compiler
 // turn the select into compare masks and blends: with aliasing possible it kept a branch per
 // element, which mispredicts on half of them (a relu's output is positive about half the time).
 template <typename T>
 void relu_grad_run(const T* __restrict__ g, const T* __restrict__ y, T* __restrict__ dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? g[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] <= T(0) ? T(0) : g[i];
 }
 
 }  // namespace

@@ -27,11 +27,12 @@ inline void take_if_max(T v, int64_t at, T& best, int64_t& best_at) {
 }
 
 // Writes the pooled value and index; kRelu: the max plus the plane's bias (max(x) + b = max(x + b)
-// for a bias constant over the window) becomes 0 with index -1 (no gradient) when it is <= 0.
+// for a bias constant over the window) becomes 0 with index -1 (no gradient) when it is <= 0
+// (a NaN stays, as relu lets it through in PyTorch).
 template <typename T, bool kRelu>
 inline void store_max(T best, int64_t best_at, T bias, T* out, int64_t* index) {
   if constexpr (kRelu) best += bias;
-  const bool cut = kRelu && !(best > T(0));
+  const bool cut = kRelu && best <= T(0);
   *out = cut ? T(0) : best;
   *index = cut ? -1 : best_at;
 }

@@ -10,20 +10,22 @@
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/cuda/max_pool.cuh>
 #include <ember/kernels/cuda/reduce_utils.cuh>
+#include <ember/kernels/fast_divmod.h>
 #include <ember/kernels/fused.h>
 
 namespace ember::kernels::cuda {
 
 namespace {
 
-// out[i] = max(x[i] + bias[c(i)], 0), c(i) = (i / inner) % channels.
-template <typename T>
-__global__ void bias_relu_forward_kernel(int64_t n, int64_t channels, int64_t inner, const T* __restrict__ x,
+// out[i] = max(x[i] + bias[c(i)], 0), c(i) = (i / inner) % channels (Div: fast_divmod.h).
+template <typename T, typename Div>
+__global__ void bias_relu_forward_kernel(int64_t n, Div channels, Div inner, const T* __restrict__ x,
                                          const T* __restrict__ bias, T* __restrict__ out) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const T y = x[i] + bias[(i / inner) % channels];
-    out[i] = y > T(0) ? y : T(0);
+  using I = typename Div::Index;
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < static_cast<I>(n);
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const T y = x[i] + bias[channels.mod(inner.div(i))];
+    out[i] = y < T(0) ? T(0) : y;  // NaN passes, as in PyTorch
   }
 }
 
@@ -52,7 +54,7 @@ __global__ void bias_relu_backward_kernel(int64_t outer, int64_t channels, int64
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < per_channel;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t i = ((j / inner) * channels + c) * inner + j % inner;
-    const T gx = y[i] > T(0) ? g[i] : T(0);
+    const T gx = y[i] <= T(0) ? T(0) : g[i];
     if (grad_x) grad_x[i] = gx;
     partial += gx;
   }
@@ -81,7 +83,7 @@ __global__ void bias_relu_backward_columns(int64_t rows, int64_t cols, int64_t s
     if (col < cols)
       for (int64_t r = begin + threadIdx.y; r < end; r += kColumnRows) {
         const int64_t i = r * cols + col;
-        const T gx = y[i] > T(0) ? g[i] : T(0);
+        const T gx = y[i] <= T(0) ? T(0) : g[i];
         if (grad_x) grad_x[i] = gx;
         sum += gx;
       }
@@ -140,9 +142,12 @@ void bias_relu_forward(const Tensor& x, const Tensor& bias, const Tensor& out) {
   const int64_t n = x.numel();
   dispatch_floating(x.dtype(), "bias_relu", [&](auto tag) {
     using T = decltype(tag);
-    bias_relu_forward_kernel<T><<<grid_size(n), kBlockSize, 0, stream_of(out)>>>(
-        n, v.channels, v.inner, static_cast<const T*>(x.data_ptr()), static_cast<const T*>(bias.data_ptr()),
-        static_cast<T*>(out.data_ptr()));
+    with_divmod(n, [&](auto div_tag) {
+      using Div = decltype(div_tag);
+      bias_relu_forward_kernel<T><<<grid_size(n), kBlockSize, 0, stream_of(out)>>>(
+          n, Div(v.channels), Div(v.inner), static_cast<const T*>(x.data_ptr()), static_cast<const T*>(bias.data_ptr()),
+          static_cast<T*>(out.data_ptr()));
+    });
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }

@@ -2,7 +2,8 @@
 // windows: disjoint ones (stride >= kernel, the Net's 2x2/2) gather, one thread per input element
 // writing its gradient or zero, so there is no separate zero-fill and the writes are coalesced;
 // overlapping ones zero grad_x and scatter each output's gradient with atomicAdd. The fused
-// pool + bias + relu's backward gathers and reduces the bias gradient in the same launch.
+// pool + bias + relu's backward gathers and reduces the bias gradient in the same launch. The
+// index arithmetic divides by PoolDivisors (max_pool.cuh): multiply-shifts while indices fit 31 bits.
 #include <algorithm>
 
 #include <ember/kernels/cuda/launch.cuh>
@@ -19,26 +20,31 @@ namespace {
 // (likewise for w):
 //   grad_x[p, h, w] = grad_out[p, oh, ow] if indices[p, oh, ow] == h W + w, else 0
 // (an index of -1, where the fused relu cut the gradient, matches no input).
-template <typename T>
-__device__ __forceinline__ T gathered_grad(const detail::PoolGeometry& g, const T* __restrict__ grad_out,
-                                           const int64_t* __restrict__ indices, int64_t plane, int64_t at) {
-  const int64_t hp = at / g.W + g.ph, wp = at % g.W + g.pw;  // in padded coordinates
-  const int64_t oh = hp / g.sh, ow = wp / g.sw;
-  if (oh < g.P && ow < g.Q && hp - oh * g.sh < g.kh && wp - ow * g.sw < g.kw) {
+template <typename T, typename Div>
+__device__ __forceinline__ T gathered_grad(const detail::PoolGeometry& g, const detail::PoolDivisors<Div>& div,
+                                           const T* __restrict__ grad_out, const int64_t* __restrict__ indices,
+                                           int64_t plane, typename Div::Index at) {
+  using I = typename Div::Index;
+  const I h = div.width.div(at);
+  const I hp = h + static_cast<I>(g.ph), wp = at - h * static_cast<I>(g.W) + static_cast<I>(g.pw);  // padded
+  const int64_t oh = div.stride_h.div(hp), ow = div.stride_w.div(wp);
+  if (oh < g.P && ow < g.Q && int64_t(hp) - oh * g.sh < g.kh && int64_t(wp) - ow * g.sw < g.kw) {
     const int64_t o = (plane * g.P + oh) * g.Q + ow;
-    if (indices[o] == at) return grad_out[o];
+    if (indices[o] == static_cast<int64_t>(at)) return grad_out[o];
   }
   return T(0);
 }
 
 // One thread per input element, grid-stride.
-template <typename T>
-__global__ void max_pool2d_backward_gather_kernel(int64_t inputs, detail::PoolGeometry g, const T* __restrict__ grad_out,
-                                                  const int64_t* __restrict__ indices, T* __restrict__ grad_x) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < inputs;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t plane = i / (g.H * g.W), at = i % (g.H * g.W);
-    grad_x[i] = gathered_grad(g, grad_out, indices, plane, at);
+template <typename T, typename Div>
+__global__ void max_pool2d_backward_gather_kernel(int64_t inputs, detail::PoolGeometry g, detail::PoolDivisors<Div> div,
+                                                  const T* __restrict__ grad_out, const int64_t* __restrict__ indices,
+                                                  T* __restrict__ grad_x) {
+  using I = typename Div::Index;
+  const I n = static_cast<I>(inputs);
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I plane = div.plane.div(i), at = i - plane * static_cast<I>(g.H * g.W);
+    grad_x[i] = gathered_grad(g, div, grad_out, indices, plane, at);
   }
 }
 
@@ -55,8 +61,9 @@ __device__ unsigned int g_pool_block_tickets[kBlockTicketSlots];
 // writes run along rows of one plane (coalesced). One slice: the block writes grad_bias[c]
 // itself. More: partials[b], and the last block to finish sums each channel's partials in slice
 // order (a warp per channel, a fixed order whichever block that is: bit-identical run to run).
-template <typename T>
-__global__ void max_pool2d_bias_backward_kernel(detail::PoolGeometry g, int64_t batch, int slices,
+template <typename T, typename Div>
+__global__ void max_pool2d_bias_backward_kernel(detail::PoolGeometry g, detail::PoolDivisors<Div> div, int64_t batch,
+                                                int slices,
                                                 const T* __restrict__ grad_out, const int64_t* __restrict__ indices,
                                                 T* __restrict__ grad_x, T* __restrict__ partials,
                                                 T* __restrict__ grad_bias, int ticket_slot) {
@@ -64,9 +71,11 @@ __global__ void max_pool2d_bias_backward_kernel(detail::PoolGeometry g, int64_t 
   const int64_t c = blockIdx.x / slices, slice = blockIdx.x % slices;
   const int64_t plane_size = g.H * g.W, channel_inputs = batch * plane_size;
   T sum = T(0);
+  using I = typename Div::Index;
   for (int64_t j = slice * blockDim.x + threadIdx.x; j < channel_inputs; j += static_cast<int64_t>(slices) * blockDim.x) {
-    const int64_t plane = (j / plane_size) * g.C + c, at = j % plane_size;
-    const T grad = gathered_grad(g, grad_out, indices, plane, at);
+    const I image = div.plane.div(static_cast<I>(j)), at = static_cast<I>(j) - image * static_cast<I>(plane_size);
+    const int64_t plane = int64_t(image) * g.C + c;
+    const T grad = gathered_grad(g, div, grad_out, indices, plane, at);
     grad_x[plane * plane_size + at] = grad;
     sum += grad;
   }
@@ -120,7 +129,9 @@ void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Te
     const int64_t* pi = static_cast<const int64_t*>(indices.data_ptr());
     T* pdx = static_cast<T*>(grad_x.data_ptr());
     if (!params.windows_overlap()) {
-      max_pool2d_backward_gather_kernel<T><<<grid_size(inputs), kBlockSize, 0, stream>>>(inputs, g, pg, pi, pdx);
+      detail::with_pool_divisors(g, inputs, [&](auto div) {
+        max_pool2d_backward_gather_kernel<T><<<grid_size(inputs), kBlockSize, 0, stream>>>(inputs, g, div, pg, pi, pdx);
+      });
     } else {
       EMBER_CUDA_CHECK(cudaMemsetAsync(pdx, 0, grad_x.nbytes(), stream));
       if (g.outputs == 0) return;
@@ -154,11 +165,13 @@ void max_pool2d_backward_with_bias(const Tensor& grad_out, const Tensor& indices
     using T = decltype(tag);
     Tensor partials;  // freed on this stream after the launch: the caching allocator orders reuse
     if (slices > 1) partials = empty({channels * slices}, TensorOptions(grad_x.dtype()).with_device(grad_x.device()));
-    max_pool2d_bias_backward_kernel<T><<<static_cast<unsigned>(channels * slices), kBlockSize, 0, stream>>>(
-        g, batch, static_cast<int>(slices), static_cast<const T*>(grad_out.data_ptr()),
-        static_cast<const int64_t*>(indices.data_ptr()), static_cast<T*>(grad_x.data_ptr()),
-        partials.defined() ? static_cast<T*>(partials.data_ptr()) : nullptr, static_cast<T*>(grad_bias.data_ptr()),
-        ticket_slot);
+    detail::with_pool_divisors(g, grad_x.numel(), [&](auto div) {
+      max_pool2d_bias_backward_kernel<T><<<static_cast<unsigned>(channels * slices), kBlockSize, 0, stream>>>(
+          g, div, batch, static_cast<int>(slices), static_cast<const T*>(grad_out.data_ptr()),
+          static_cast<const int64_t*>(indices.data_ptr()), static_cast<T*>(grad_x.data_ptr()),
+          partials.defined() ? static_cast<T*>(partials.data_ptr()) : nullptr, static_cast<T*>(grad_bias.data_ptr()),
+          ticket_slot);
+    });
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }

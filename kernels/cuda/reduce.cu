@@ -15,6 +15,7 @@
 
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/cuda/reduce_utils.cuh>
+#include <ember/kernels/fast_divmod.h>
 #include <ember/kernels/reduce.h>
 #include <ember/kernels/reduce_math.h>
 
@@ -226,14 +227,16 @@ void launch_reduce(const R& r, const Tensor& in, ReduceGeometry g) {
 }
 
 // grad_in[o, r, i] = (r == indices[o, i]) ? grad[o, i] : 0, a thread per element of grad_in
-template <typename T>
+// k = (o * reduce + r) * inner + i (Div: fast_divmod.h)
+template <typename T, typename Div>
 __global__ void max_backward_kernel(const T* __restrict__ grad, const int64_t* __restrict__ indices, T* __restrict__ grad_in,
-                                    int64_t outer, int64_t reduce, int64_t inner) {
-  int64_t n = outer * reduce * inner;
-  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < n;
-       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t i = k % inner, r = (k / inner) % reduce, o = k / (inner * reduce);
-    int64_t out = o * inner + i;
+                                    int64_t n, Div reduce, Div inner) {
+  using I = typename Div::Index;
+  for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < static_cast<I>(n);
+       k += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I row = inner.div(k), o = reduce.div(row);  // row = o * reduce + r
+    const int64_t i = k - row * inner.divisor, r = row - o * reduce.divisor;
+    const int64_t out = int64_t(o) * inner.divisor + i;
     grad_in[k] = r == indices[out] ? grad[out] : T(0);
   }
 }
@@ -263,9 +266,12 @@ void max_dim_backward(const Tensor& grad, const Tensor& indices, const Tensor& g
   if (n == 0) return;
   dispatch_floating(grad.dtype(), "max_backward", [&](auto tag) {
     using T = decltype(tag);
-    max_backward_kernel<<<grid_size(n), kBlockSize, 0, stream_of(grad)>>>(
-        static_cast<const T*>(grad.data_ptr()), static_cast<const int64_t*>(indices.data_ptr()),
-        static_cast<T*>(grad_in.data_ptr()), g.outer, g.reduce, g.inner);
+    with_divmod(n, [&](auto div_tag) {
+      using Div = decltype(div_tag);
+      max_backward_kernel<<<grid_size(n), kBlockSize, 0, stream_of(grad)>>>(
+          static_cast<const T*>(grad.data_ptr()), static_cast<const int64_t*>(indices.data_ptr()),
+          static_cast<T*>(grad_in.data_ptr()), n, Div(g.reduce), Div(g.inner));
+    });
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }

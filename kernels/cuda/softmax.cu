@@ -10,6 +10,7 @@
 
 #include <ember/kernels/cuda/launch.cuh>
 #include <ember/kernels/cuda/reduce_utils.cuh>
+#include <ember/kernels/fast_divmod.h>
 #include <ember/kernels/softmax.h>
 
 namespace ember::kernels::cuda {
@@ -175,16 +176,20 @@ __global__ void cross_entropy_rows_reduced(const T* __restrict__ logits, const i
 }
 
 // gx[n, c] = (exp(x[n, c] - lse[n]) - [c == t[n]]) * scale * g[n * grad_stride]
-template <typename T>
+// (k = n * cols + c; Div: fast_divmod.h)
+template <typename T, typename Div>
 __global__ void cross_entropy_backward_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
                                               const T* __restrict__ lse, const T* __restrict__ grad, int64_t grad_stride,
-                                              T scale, T* __restrict__ grad_logits, int64_t rows, int64_t cols) {
-  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < rows * cols;
-       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t n = k / cols, c = k % cols, t = target[n];
+                                              T scale, T* __restrict__ grad_logits, int64_t rows, Div cols) {
+  using I = typename Div::Index;
+  const I n_elements = static_cast<I>(rows * cols.divisor);
+  for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_elements;
+       k += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I n = cols.div(k);
+    const int64_t c = k - n * cols.divisor, t = target[n];
     T g = scale * grad[n * grad_stride];
     T p = device_exp(logits[k] - lse[n]);
-    grad_logits[k] = t >= 0 && t < cols ? (p - (c == t ? T(1) : T(0))) * g : quiet_nan<T>();
+    grad_logits[k] = t >= 0 && t < cols.divisor ? (p - (c == t ? T(1) : T(0))) * g : quiet_nan<T>();
   }
 }
 
@@ -199,15 +204,18 @@ __global__ void nll_forward_kernel(const T* __restrict__ log_probs, const int64_
   }
 }
 
-// gx[n, c] = [c == t[n]] * -scale * g[n * grad_stride]
-template <typename T>
+// gx[n, c] = [c == t[n]] * -scale * g[n * grad_stride]   (k = n * cols + c)
+template <typename T, typename Div>
 __global__ void nll_backward_kernel(const int64_t* __restrict__ target, const T* __restrict__ grad, int64_t grad_stride,
-                                    T scale, T* __restrict__ grad_in, int64_t rows, int64_t cols) {
-  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < rows * cols;
-       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t n = k / cols, t = target[n];
-    T value = k % cols == t ? -scale * grad[n * grad_stride] : T(0);
-    grad_in[k] = t >= 0 && t < cols ? value : quiet_nan<T>();
+                                    T scale, T* __restrict__ grad_in, int64_t rows, Div cols) {
+  using I = typename Div::Index;
+  const I n_elements = static_cast<I>(rows * cols.divisor);
+  for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_elements;
+       k += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I n = cols.div(k);
+    const int64_t c = k - n * cols.divisor, t = target[n];
+    T value = c == t ? -scale * grad[n * grad_stride] : T(0);
+    grad_in[k] = t >= 0 && t < cols.divisor ? value : quiet_nan<T>();
   }
 }
 
@@ -312,10 +320,13 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Te
   if (rows * cols == 0) return;
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&](auto tag) {
     using T = decltype(tag);
-    cross_entropy_backward_kernel<T><<<grid_size(rows * cols), kBlockSize, 0, stream_of(logits)>>>(
-        static_cast<const T*>(logits.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
-        static_cast<const T*>(lse.data_ptr()), static_cast<const T*>(grad.data_ptr()), grad_stride, static_cast<T>(scale),
-        static_cast<T*>(grad_logits.data_ptr()), rows, cols);
+    with_divmod(rows * cols, [&](auto div_tag) {
+      using Div = decltype(div_tag);
+      cross_entropy_backward_kernel<T><<<grid_size(rows * cols), kBlockSize, 0, stream_of(logits)>>>(
+          static_cast<const T*>(logits.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
+          static_cast<const T*>(lse.data_ptr()), static_cast<const T*>(grad.data_ptr()), grad_stride,
+          static_cast<T>(scale), static_cast<T*>(grad_logits.data_ptr()), rows, Div(cols));
+    });
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }
@@ -338,9 +349,12 @@ void nll_backward(const Tensor& target, const Tensor& grad, int64_t grad_stride,
   if (rows * cols == 0) return;
   dispatch_floating(grad_log_probs.dtype(), "nll_loss_backward", [&](auto tag) {
     using T = decltype(tag);
-    nll_backward_kernel<T><<<grid_size(rows * cols), kBlockSize, 0, stream_of(grad_log_probs)>>>(
-        static_cast<const int64_t*>(target.data_ptr()), static_cast<const T*>(grad.data_ptr()), grad_stride,
-        static_cast<T>(scale), static_cast<T*>(grad_log_probs.data_ptr()), rows, cols);
+    with_divmod(rows * cols, [&](auto div_tag) {
+      using Div = decltype(div_tag);
+      nll_backward_kernel<T><<<grid_size(rows * cols), kBlockSize, 0, stream_of(grad_log_probs)>>>(
+          static_cast<const int64_t*>(target.data_ptr()), static_cast<const T*>(grad.data_ptr()), grad_stride,
+          static_cast<T>(scale), static_cast<T*>(grad_log_probs.data_ptr()), rows, Div(cols));
+    });
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }

@@ -5,6 +5,9 @@
 //   sums in its own order, over up to C*R*S*N*P*Q terms in backward-filter).
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
+
 #include <ember/core/cuda_graph.h>
 #include <ember/ember.h>
 #include <ember/kernels/dispatch.h>
@@ -275,6 +278,22 @@ TEST_CASE("cuda bias_relu and max_pool2d_relu match the CPU", "[fused][cuda]") {
   Tensor b10 = leaf(nonzero_tensor({10}, 6));
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {2, 2}, in[1]); }, {xp, b10}, 1e-4, 1e-5);
   check_both_dtypes([](const TensorList& in) { return max_pool2d_relu(in[0], {3, 2}, in[1]); }, {xp, b10}, 1e-4, 1e-5);
+}
+
+// As on the CPU (and in PyTorch), every relu lets NaN through, with its gradient.
+TEST_CASE("cuda relu, bias_relu and max_pool2d_relu let NaN through", "[fused][cuda]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor x = from_vector<double>({nan, -1.0, 2.0, -3.0}, {1, 1, 2, 2}).to(kFloat32).to(cuda_device(0)).set_requires_grad(true);
+  Tensor b = from_vector<double>({0.5}, {1}).to(kFloat32).to(cuda_device(0)).set_requires_grad(true);
+  for (int variant = 0; variant < 3; ++variant) {
+    INFO("variant " << variant);
+    Tensor y = variant == 0 ? relu(x) : variant == 1 ? bias_relu(x, b) : max_pool2d_relu(x, {2, 2}, b);
+    CHECK(std::isnan(y.to(kCPU).to(kFloat64).to_vector<double>()[0]));
+    sum(y).backward();
+    CHECK(x.grad().to(kCPU).to(kFloat64).to_vector<double>()[0] == 1.0);
+    x.set_grad(Tensor());
+    b.set_grad(Tensor());
+  }
 }
 
 // The fused pool + bias + relu's backward in one launch (max_pool2d_backward_with_bias): several
