@@ -8,6 +8,7 @@
 
 // Tensors, devices, dtypes, random numbers, the CUDA runtime as the API sees it.
 #include <ember/core/allocator.h>
+#include <ember/core/atomic_file.h>
 #include <ember/core/blas.h>
 #include <ember/core/cuda.h>
 #include <ember/core/cuda_graph.h>

@@ -44,6 +44,10 @@ DistEnv DistEnv::from_environment() {
        "OMPI_COMM_WORLD_LOCAL_SIZE"},
       {"slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"},
   };
+  // WORLD_SIZE without RANK is a launch that forgot a variable, not a single process.
+  EMBER_CHECK(env("WORLD_SIZE") == nullptr || env("RANK") != nullptr || std::string(env("WORLD_SIZE")) == "1",
+              "dist: WORLD_SIZE=", env("WORLD_SIZE"), " is set but RANK is not (launch each rank with its RANK, "
+              "or use ember-run)");
   for (const Source& s : sources) {
     if (env(s.rank) == nullptr) continue;
     e.launcher = s.launcher;

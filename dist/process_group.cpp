@@ -2,6 +2,11 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
 #include <ember/core/cuda.h>
 #include <ember/core/error.h>
 
@@ -23,28 +28,63 @@ bool nccl_available() {
 #endif
 }
 
+namespace {
+
+// Ranks whose check-in keys are waited on per store request.
+constexpr int kRendezvousChunk = 1024;
+
+std::string joined_key(int rank) { return "rank_" + std::to_string(rank) + "_joined"; }
+
+// "[1, 4, 7]", or the first few and how many in all: the ranks that have not checked in. Asks the
+// store about a bounded number of ranks (a huge mistaken world size must not take minutes).
+std::string missing_ranks(TCPStore& store, int world_size) {
+  constexpr int kShown = 8, kAsked = 4096;
+  int64_t joined = -1;
+  try {
+    joined = store.add("ranks_joined", 0);
+  } catch (const Error&) {
+  }
+  std::string names;
+  int shown = 0, asked = 0;
+  for (int i = 0; i < world_size && shown < kShown && asked < kAsked; ++i, ++asked) {
+    try {
+      if (store.check({joined_key(i)})) continue;
+    } catch (const Error&) {
+      return "";
+    }
+    names += (names.empty() ? "" : ", ") + std::to_string(i);
+    ++shown;
+  }
+  if (shown == 0) return "";
+  const int64_t missing = joined >= 0 ? world_size - joined : -1;
+  if (missing > shown) names += ", ... (" + std::to_string(missing) + " of " + std::to_string(world_size) + ")";
+  return "[" + names + "]";
+}
+
+}  // namespace
+
 std::shared_ptr<Rendezvous> Rendezvous::connect(const DistEnv& env, std::chrono::milliseconds timeout) {
   auto r = std::make_shared<Rendezvous>();
   if (env.rank == 0) r->server = std::make_unique<TCPStoreServer>(env.master_port, env.run_id);
   r->store = std::make_shared<TCPStore>(env.master_addr, env.master_port, env.run_id, timeout);
   // Every rank checks in, so a rank that never starts is reported by the store, by name.
   r->store->add("ranks_joined", 1);
-  r->store->set("rank_" + std::to_string(env.rank) + "_joined", std::string("1"));
-  std::vector<std::string> all;
-  for (int i = 0; i < env.world_size; ++i) all.push_back("rank_" + std::to_string(i) + "_joined");
+  r->store->set(joined_key(env.rank), std::string("1"));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   try {
-    r->store->wait(all, timeout);
-  } catch (const Error& e) {
-    std::string missing;
-    for (int i = 0; i < env.world_size; ++i) {
-      try {
-        if (!r->store->check({all[static_cast<size_t>(i)]})) missing += (missing.empty() ? "" : ", ") + std::to_string(i);
-      } catch (const Error&) {
-      }
+    // In chunks: a store request carries a bounded number of keys, and no list of every rank's
+    // key is built (a mistyped WORLD_SIZE of 10^9 fails at the timeout, not by memory).
+    for (int first = 0; first < env.world_size; first += kRendezvousChunk) {
+      std::vector<std::string> keys;
+      for (int i = first; i < std::min(env.world_size, first + kRendezvousChunk); ++i) keys.push_back(joined_key(i));
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      r->store->wait(keys, std::max(left, std::chrono::milliseconds(1)));
     }
+  } catch (const Error& e) {
+    const std::string missing = missing_ranks(*r->store, env.world_size);
     if (missing.empty()) EMBER_FAIL("dist: rendezvous failed (", env.str(), "): ", e.what());
-    EMBER_FAIL("dist: rendezvous failed after ", timeout.count() / 1000.0, " s: rank(s) [", missing,
-               "] never joined (", env.str(), "): ", e.what());
+    EMBER_FAIL("dist: rendezvous failed after ", timeout.count() / 1000.0, " s: rank(s) ", missing, " never joined (",
+               env.str(), ")");
   }
   return r;
 }

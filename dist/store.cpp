@@ -535,8 +535,11 @@ void TCPStore::wait(const std::vector<std::string>& keys, std::chrono::milliseco
   try {
     request(kWait, args, timeout);
   } catch (const Error& e) {
+    // The first few keys, and how many (a one-line error, even for thousands of keys).
+    constexpr size_t kShown = 8;
     std::string names;
-    for (const auto& k : keys) names += (names.empty() ? "" : ", ") + k;
+    for (size_t i = 0; i < keys.size() && i < kShown; ++i) names += (names.empty() ? "" : ", ") + keys[i];
+    if (keys.size() > kShown) names += ", ... (" + std::to_string(keys.size()) + " keys)";
     std::string why = e.what();
     if (fd_ < 0 && why.find("no reply within") != std::string::npos) {
       // The pending WAIT died with the old connection; reconnect so the client stays usable.

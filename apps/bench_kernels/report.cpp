@@ -1,8 +1,9 @@
 #include "report.h"
 
 #include <cstdio>
-#include <fstream>
 #include <iomanip>
+
+#include <ember/core/atomic_file.h>
 
 #include <nlohmann/json.hpp>
 
@@ -105,9 +106,7 @@ void write_json(const std::string& path, const RunInfo& info, const std::vector<
     rows.push_back(std::move(row));
   }
   doc["results"] = std::move(rows);
-  std::ofstream file(path);
-  if (!file) throw ember::Error("bench_kernels: cannot write " + path);
-  file << doc.dump(2) << "\n";
+  ember::write_file_atomically(path, doc.dump(2) + "\n", "--json");
 }
 
 }  // namespace bench

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -34,6 +35,35 @@ int64_t workload_bytes(const TensorList& tensors) {
 
 void synchronize(ember::Device device) {
   if (device.is_cuda()) ember::cuda::synchronize(device.index);
+}
+
+std::string gib(double bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", bytes / double(int64_t(1) << 30));
+  return text;
+}
+
+// Empty when the case fits in memory, else why not. Its peak is estimated from its traffic (about
+// the size of one workload, W): on the CPU the workload and the copy that is timed (2W), plus the
+// float64 reference and the comparison when checked (6W in all); on a GPU the host workload (W, 4W
+// when checked: the output brought back and compared in float64) and, on the device, the workload
+// and the rotated ones (at most twice the cache more). A case that cannot fit is refused before
+// anything is allocated: with overcommit a large allocation can succeed and then be OOM-killed when
+// it is touched.
+std::string memory_shortfall(const BenchCase& c, const DeviceTimer& timer, bool checked) {
+  const double w = c.bytes;
+  const bool cpu = timer.device().is_cpu();
+  const double host = (cpu ? (checked ? 6 : 2) : (checked ? 4 : 1)) * w;
+  const double host_free = static_cast<double>(host_memory_available());
+  if (host > host_free)
+    return "out of memory: needs about " + gib(host) + " of host memory, " + gib(host_free) + " available";
+  if (!cpu) {
+    const double device = w + 2.0 * static_cast<double>(timer.cache_bytes());
+    const double device_free = static_cast<double>(timer.memory_available());
+    if (device > device_free)
+      return "out of memory: needs about " + gib(device) + " of device memory, " + gib(device_free) + " free";
+  }
+  return "";
 }
 
 }  // namespace
@@ -91,6 +121,12 @@ Result run_case(const BenchCase& c, DeviceTimer& timer, const Ceilings& ceilings
   r.flops = c.flops;
   const ember::Device device = timer.device();
   try {
+    std::string shortfall = memory_shortfall(c, timer, c.size <= options.check_limit);
+    if (!shortfall.empty()) {
+      r.check = "ERROR";
+      r.detail = shortfall;
+      return r;
+    }
     // Workload 0 doubles as the checked one: its inputs are what the check compared on.
     TensorList host = c.make(0);
     std::vector<TensorList> sets;

@@ -33,7 +33,13 @@ class DeviceTimer {
   virtual Ceilings measure_ceilings(int warmup, int repeats, int64_t sgemm_size) = 0;
   // Frees what the device keeps cached between cases (CUDA: the caching allocator's blocks).
   virtual void release_cached_memory() {}
+  // Bytes the device's memory can still take (CUDA: free memory; CPU: host_memory_available()).
+  virtual int64_t memory_available() const = 0;
 };
+
+// Bytes of host memory a new allocation can use without the kernel's OOM killer stepping in:
+// MemAvailable, less where a cgroup limit leaves less; INT64_MAX when neither can be read.
+int64_t host_memory_available();
 
 std::unique_ptr<DeviceTimer> make_cpu_timer();
 #ifdef EMBER_WITH_CUDA

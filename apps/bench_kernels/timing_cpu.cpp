@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <utility>
 #include <thread>
 
 #include <ember/core/blas.h>
@@ -52,8 +54,18 @@ int64_t sysfs_largest_cache() {
   return largest;
 }
 
+// The first integer in a file ("max" or unreadable: -1).
+int64_t read_number(const std::string& path) {
+  std::ifstream file(path);
+  int64_t value = -1;
+  if (!(file >> value)) return -1;
+  return value;
+}
+
 class CpuTimer : public DeviceTimer {
  public:
+  int64_t memory_available() const override { return host_memory_available(); }
+
   ember::Device device() const override { return ember::kCPU; }
 
   std::string description() const override {
@@ -119,6 +131,26 @@ class CpuTimer : public DeviceTimer {
 };
 
 }  // namespace
+
+int64_t host_memory_available() {
+  int64_t available = std::numeric_limits<int64_t>::max();
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  while (meminfo >> key >> kib) {
+    if (key == "MemAvailable:") available = std::min(available, kib * 1024);
+    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  // cgroup v2, then v1 (a v1 "no limit" is a huge number, harmless here).
+  const std::pair<const char*, const char*> cgroups[] = {
+      {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"},
+      {"/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"}};
+  for (const auto& [limit_file, usage_file] : cgroups) {
+    int64_t limit = read_number(limit_file), usage = read_number(usage_file);
+    if (limit > 0 && usage >= 0) available = std::min(available, std::max<int64_t>(0, limit - usage));
+  }
+  return available;
+}
 
 std::unique_ptr<DeviceTimer> make_cpu_timer() { return std::make_unique<CpuTimer>(); }
 

@@ -107,6 +107,12 @@ class CudaTimer : public DeviceTimer {
     return c;
   }
 
+  int64_t memory_available() const override {
+    size_t free_bytes = 0, total_bytes = 0;
+    EMBER_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return static_cast<int64_t>(free_bytes);
+  }
+
   void release_cached_memory() override {
     ember::cuda::synchronize(device_);
     ember::cuda::empty_cache();

@@ -1,12 +1,12 @@
 #include "metrics.h"
 
+#include <ember/core/atomic_file.h>
 #include <ember/core/blas.h>
 #include <ember/core/error.h>
 #include <ember/core/threads.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace train_mnist {
@@ -96,9 +96,7 @@ void MetricsLog::write_json() const {
     doc["bench"] = {{"median_epoch_seconds", median_epoch_seconds()}, {"epoch_seconds", epoch_seconds},
                     {"device", device_}};
   }
-  std::ofstream out(o.metrics_json);
-  EMBER_CHECK(out.good(), "cannot write --metrics-json ", o.metrics_json);
-  out << doc.dump(2) << "\n";
+  ember::write_file_atomically(o.metrics_json, doc.dump(2) + "\n", "--metrics-json");
 }
 
 }  // namespace train_mnist

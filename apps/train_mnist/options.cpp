@@ -1,40 +1,22 @@
 #include "options.h"
 
 #include <CLI/CLI.hpp>
+#include <ember/core/atomic_file.h>
 #include <ember/core/error.h>
 
-#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
+
+#include "../common/cli.h"
 
 namespace fs = std::filesystem;
 
 namespace train_mnist {
 
 namespace {
-// A finite number > 0, with a short message otherwise (kPositive prints DBL_MAX).
-const CLI::Validator kPositive(
-    [](std::string& text) -> std::string {
-      try {
-        size_t used = 0;
-        double v = std::stod(text, &used);
-        if (used == text.size() && v > 0 && std::isfinite(v)) return "";
-      } catch (const std::exception&) {
-      }
-      return "'" + text + "' is not a positive number";
-    },
-    "POSITIVE");
-
-// A file path whose folder exists: an output that could not be written fails before training, not
-// after its first epoch.
-const CLI::Validator kInExistingFolder(
-    [](std::string& text) -> std::string {
-      const fs::path folder = fs::path(text).parent_path();
-      if (folder.empty() || fs::is_directory(folder)) return "";
-      return "folder '" + folder.string() + "' does not exist";
-    },
-    "PATH");
+using ember::cli::number_in;
+using ember::cli::positive_number;
 }  // namespace
 
 std::optional<int> parse_options(int argc, char** argv, Options& o) {
@@ -45,27 +27,29 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   app.add_option("--test-batch-size", o.test_batch_size, "Batch size for evaluation")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
   app.add_option("--epochs", o.epochs, "Number of epochs to train")->check(CLI::Range(1, 100000))->capture_default_str();
-  app.add_option("--lr", o.lr, "Learning rate")->check(kPositive)->capture_default_str();
-  app.add_option("--momentum", o.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--lr", o.lr, "Learning rate")->check(positive_number())->capture_default_str();
+  app.add_option("--momentum", o.momentum, "SGD momentum")->check(number_in(0, 1))->capture_default_str();
   app.add_option("--optimizer", o.optimizer, "Optimizer")
       ->check(CLI::IsMember({"sgd", "adam", "adamw", "adadelta"}))->capture_default_str();
   app.add_option("--gamma", o.gamma, "StepLR decay of the learning rate after each epoch (1: constant)")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--seed", o.seed, "Random seed (initialisation, shuffling, dropout)")->capture_default_str();
+      ->check(number_in(0, 1))->capture_default_str();
+  app.add_option("--seed", o.seed, "Random seed (initialisation, shuffling, dropout)")
+      ->check(ember::cli::unsigned_64())->capture_default_str();
   app.add_option("--log-interval", o.log_interval,
                  "Steps between progress lines when output is not a terminal (each shows the mean loss since the "
                  "previous one)")
       ->check(CLI::Range(1, 1 << 30))->capture_default_str();
   app.add_option("--save-model", o.save_model, "Write a safetensors checkpoint here after each epoch (atomically)")
-      ->check(kInExistingFolder);
+      ->check(CLI::Validator([](std::string& path) { return ember::unwritable_reason(path); }, "PATH"));
   app.add_option("--resume", o.resume, "Resume from a checkpoint written by --save-model");
   app.add_option("--limit-train", o.limit_train, "Train on the first N images only (0: all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
   app.add_option("--dataset", o.dataset, "mnist, or fashion (Fashion-MNIST: apt-get install dataset-fashion-mnist)")
       ->check(CLI::IsMember({"mnist", "fashion"}))->capture_default_str();
   app.add_option("--metrics-json", o.metrics_json, "Write per-epoch metrics to this JSON file")
-      ->check(kInExistingFolder);
-  app.add_option("--data-dir", o.data_dir, "Folder with the dataset's IDX files (default: $EMBER_DATA, then data/)");
+      ->check(CLI::Validator([](std::string& path) { return ember::unwritable_reason(path); }, "PATH"));
+  app.add_option("--data-dir", o.data_dir, "Folder with the dataset's IDX files (default: $EMBER_DATA, then data/)")
+      ->check(ember::cli::non_empty("the folder name"));
   app.add_option("--device", o.device, "auto, cpu, cuda or cuda:<i>")->capture_default_str();
   app.add_flag("--bench", o.bench,
                "Benchmark mode: skip the per-epoch test pass, print each epoch's time and the median, and record "
@@ -97,7 +81,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   app.add_flag("--per-rank-batch", o.per_rank_batch,
                "Use --batch-size per rank (global batch = batch-size x world size) instead of splitting it");
   app.add_option("--dist-timeout", o.dist_timeout, "Seconds to wait for other ranks before failing")
-      ->check(kPositive)->capture_default_str();
+      ->check(positive_number())->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 4096));
   app.add_flag("--normalize", o.normalize, "Normalise inputs with mean 0.1307, std 0.3081 (the seed uses x/255 only)");
   app.add_flag("--quiet", o.quiet, "Only print the per-epoch summary");
@@ -105,15 +89,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                  "Time every kernel of N eager training steps (after 3 warm-up steps; the CUDA graph, if any, is "
                  "captured after them) and print the time per step of each kernel at the end")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "train_mnist: %s (see --help)\n", e.what());
-    return 2;
-  }
-  return std::nullopt;
+  return ember::cli::parse(app, argc, argv, "train_mnist");
 }
 
 namespace {
@@ -127,7 +103,7 @@ bool has_dataset(const fs::path& dir) {
 std::string find_data_dir(const Options& o, const char* argv0) {
   const std::string sub = o.dataset == "fashion" ? "fashion-mnist" : "mnist";
   if (!o.data_dir.empty()) {
-    EMBER_CHECK(fs::is_directory(o.data_dir), "--data-dir ", o.data_dir, " is not a directory");
+    EMBER_CHECK(fs::is_directory(o.data_dir), "--data-dir '", o.data_dir, "' is not a directory");
     return o.data_dir;
   }
   std::vector<fs::path> candidates;

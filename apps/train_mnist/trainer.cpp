@@ -2,12 +2,18 @@
 
 #include <ember/ember.h>
 
+#include <csignal>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <utility>
+#include <vector>
 
 #include "graphed_step.h"
 #include "metrics.h"
@@ -15,9 +21,10 @@
 
 namespace train_mnist {
 
-std::atomic<bool> stop_requested{false};
-
 namespace {
+
+// Set by SIGINT/SIGTERM during training (stop_cleanly_on_signals).
+std::atomic<bool> stop_requested{false};
 
 using namespace ember;
 using Clock = std::chrono::steady_clock;
@@ -107,6 +114,65 @@ uint64_t metadata_number(const nn::CheckpointInfo& info, const std::string& key,
   }
 }
 
+// The settings every rank must share: one that differs would run other collectives (another
+// number of steps or evaluations: Gloo aborts the process on mismatched message sizes) or train
+// another model. Each rank compares its own with rank 0's through the store, before any collective.
+void check_same_settings_as_rank0(dist::ProcessGroup& pg, const Options& o, int start_epoch) {
+  auto number = [](double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.17g", v);
+    return std::string(text);
+  };
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"--batch-size", std::to_string(o.batch_size)},
+      {"--per-rank-batch", o.per_rank_batch ? "on" : "off"},
+      {"--test-batch-size", std::to_string(o.test_batch_size)},
+      {"--epochs", std::to_string(o.epochs)},
+      {"--limit-train", std::to_string(o.limit_train)},
+      {"--log-interval", std::to_string(o.log_interval)},
+      {"--lr", number(o.lr)},
+      {"--momentum", number(o.momentum)},
+      {"--gamma", number(o.gamma)},
+      {"--optimizer", o.optimizer},
+      {"--seed", std::to_string(o.seed)},
+      {"--dataset", o.dataset},
+      {"--normalize", o.normalize ? "on" : "off"},
+      {"--bench", o.bench ? "on" : "off"},
+      {"--profile", std::to_string(o.profile_steps)},
+      {"--cuda-graph", o.cuda_graph},
+      {"--cuda-graph-steps", std::to_string(o.cuda_graph_steps)},
+      {"the epoch resumed from (--resume)", std::to_string(start_epoch)},
+  };
+  std::string mine;
+  for (const auto& [flag, value] : settings) mine += flag + "\t" + value + "\n";
+  const std::string key = "train_mnist/settings";
+  auto& store = *pg.store();
+  if (pg.rank() == 0) store.set(key, mine);
+  const std::string reference = store.get_string(key);
+  if (reference == mine) return;
+  std::istringstream theirs(reference);
+  for (const auto& [flag, value] : settings) {
+    std::string line;
+    std::getline(theirs, line);
+    const std::string rank0_value = line.substr(std::min(line.find('\t') + 1, line.size()));
+    EMBER_CHECK(rank0_value == value, "rank ", pg.rank(), " was started with ", flag, " ", value, " but rank 0 with ",
+                flag, " ", rank0_value, ": every rank needs the same settings");
+  }
+  EMBER_FAIL("rank ", pg.rank(), "'s settings differ from rank 0's");
+}
+
+// SIGINT and SIGTERM during training: finish the step, skip the rest, exit 130. The handler is
+// one-shot (SA_RESETHAND): a second signal, or one while a collective waits on a peer, kills as usual.
+void on_stop_signal(int) { stop_requested = true; }
+void stop_cleanly_on_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  action.sa_flags = SA_RESETHAND | SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
 }  // namespace
 
 int run_training(const Options& o, const char* argv0) {
@@ -140,6 +206,7 @@ int run_training(const Options& o, const char* argv0) {
   std::string data_dir = find_data_dir(o, argv0);
   Split train = load_split(data_dir, true, o, device);
   Split test = load_split(data_dir, false, o, device);
+  EMBER_CHECK(test.images.size(0) > 0, data_dir, ": the test set holds no images");
   int64_t global_batch = o.per_rank_batch ? o.batch_size * world : o.batch_size;
   EMBER_CHECK(global_batch % world == 0, "--batch-size ", o.batch_size, " does not split evenly over ", world, " ranks");
   int64_t local_batch = global_batch / world;
@@ -168,6 +235,7 @@ int run_training(const Options& o, const char* argv0) {
     if (chatty) std::printf("resumed from %s after epoch %d\n", o.resume.c_str(), start_epoch);
   }
 
+  if (pg) check_same_settings_as_rank0(*pg, o, start_epoch);
   std::unique_ptr<dist::DistributedDataParallel> ddp;
   if (pg) ddp = std::make_unique<dist::DistributedDataParallel>(model, pg);
   std::unique_ptr<dist::DataParallel> data_parallel;
@@ -218,6 +286,8 @@ int run_training(const Options& o, const char* argv0) {
   std::vector<profiler::KernelStats> profile;
 
   MetricsLog log(o, device.str(), world);
+  // Until here (the rendezvous, loading) a signal stops the process at once: nothing to save.
+  stop_cleanly_on_signals();
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
     // Every rank draws the same permutation and takes its own slice of each global batch.
     Tensor permutation = randperm(train.images.size(0), &shuffle_generator).to(device);

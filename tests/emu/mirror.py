@@ -10,7 +10,7 @@ import sys
 
 from rewrite_launches import rewrite
 
-SOURCE_DIRS = ['core', 'autograd', 'ops', 'kernels', 'nn', 'optim', 'data', 'dist', 'tests', 'apps/train_mnist']
+SOURCE_DIRS = ['core', 'autograd', 'ops', 'kernels', 'nn', 'optim', 'data', 'dist', 'tests', 'apps/train_mnist', 'apps/common']
 SOURCE_SUFFIXES = ('.h', '.cpp', '.cu', '.cuh', '.in')
 # The emulator's own sources compiled like Ember's (launches rewritten): they land in BUILD/src/emu.
 EMU_SOURCES = ['selftest.cu', 'selftest_capture.cu', 'test_emu_probe.cpp', 'step_marks.cpp']

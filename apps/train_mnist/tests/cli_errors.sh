@@ -53,6 +53,44 @@ for flag in --metrics-json --save-model; do
     --limit-train 200 --epochs 1
   if grep -q "^epoch" "$tmp/out"; then echo "FAIL missing-folder$flag: trained first"; failures=$((failures + 1)); fi
 done
+# Outputs that are a folder, or an unnamed data folder: refused before any training.
+expect_error output-is-folder "save-model: '$tmp' is a folder" --save-model "$tmp" --limit-train 200 --epochs 1
+expect_error output-names-folder "names a folder" --metrics-json "$tmp/sub/" --limit-train 200 --epochs 1
+expect_error empty-data-dir "data-dir: the folder name is empty" --data-dir "" --epochs 1
+# Numbers CLI11 alone would wrap, clamp or let through as NaN.
+expect_error negative-seed "seed: '-1' is not a whole number" --seed -1
+expect_error huge-seed "seed: '18446744073709551616'" --seed 18446744073709551616
+expect_error nan-gamma "gamma: 'nan' is not a number in \[0, 1\]" --gamma nan
+expect_error nan-momentum "momentum: 'nan'" --momentum nan
+# Distributed launches that cannot work: WORLD_SIZE without RANK; ranks started with other settings
+# (rank 1 fails before any collective, naming the flag; rank 0 then fails on the closed connection).
+WORLD_SIZE=2 expect_error world-size-without-rank "WORLD_SIZE=2 is set but RANK is not" --limit-train 200 --epochs 1
+port=$((29000 + RANDOM % 1000))
+RANK=0 WORLD_SIZE=2 MASTER_PORT=$port "$bin" --device cpu --limit-train 400 --epochs 1 --quiet --dist-timeout 60 \
+  >/dev/null 2>"$tmp/rank0.err" &
+rank0=$!
+RANK=1 WORLD_SIZE=2 MASTER_PORT=$port expect_error settings-differ \
+  "rank 1 was started with --limit-train 200 but rank 0 with --limit-train 400" \
+  --device cpu --limit-train 200 --epochs 1 --quiet --dist-timeout 60
+wait $rank0
+code=$?
+if [ "$code" -eq 0 ] || [ "$code" -ge 128 ]; then
+  echo "FAIL settings-differ (rank 0): exit $code"; cat "$tmp/rank0.err"; failures=$((failures + 1))
+fi
+# SIGTERM (or Ctrl-C: a script's background job ignores SIGINT) while waiting for the other ranks
+# stops the process at once, not at the 60 s timeout.
+RANK=0 WORLD_SIZE=2 MASTER_PORT=$((port + 1)) "$bin" --device cpu --limit-train 200 --epochs 1 --dist-timeout 60 \
+  >/dev/null 2>&1 &
+waiting=$!
+sleep 1
+start=$SECONDS
+kill -TERM $waiting
+wait $waiting
+if [ $((SECONDS - start)) -gt 5 ]; then
+  echo "FAIL interrupt-rendezvous: took $((SECONDS - start)) s"; failures=$((failures + 1))
+else
+  echo "ok   interrupt-rendezvous"
+fi
 echo "garbage" >"$tmp/bad.safetensors"
 expect_error corrupt-checkpoint "bad.safetensors" --resume "$tmp/bad.safetensors" --limit-train 200 --epochs 1
 
