@@ -164,10 +164,14 @@ struct Launch {
   int m = 0, n = 0, k = 0;
 };
 
+// The largest M, N or K: the kernels index in int, and a tile's edge (at most 256) past the
+// last full tile must not overflow (k0 + BK, the slice count (K + BK - 1) / BK).
+constexpr int64_t kMaxExtent = INT32_MAX - 256;
+
 // Checks the sizes (`who` names the caller in errors), zeroes C when K = 0, and says how to launch.
 inline Launch plan_launch(const char* who, int64_t M, int64_t N, int64_t K, int BM, int BN, int BK, const float* A,
                           const float* B, float* C) {
-  EMBER_CHECK(M >= 0 && N >= 0 && K >= 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX, who,
+  EMBER_CHECK(M >= 0 && N >= 0 && K >= 0 && M <= kMaxExtent && N <= kMaxExtent && K <= kMaxExtent, who,
               ": sizes out of range: M ", M, ", N ", N, ", K ", K);
   EMBER_CHECK(M <= int64_t(65535) * BM, who, ": M = ", M, " exceeds the grid's row limit");
   Launch l;

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include <ember/kernels/cuda/launch.cuh>
+#include <ember/kernels/cuda/sgemm_common.cuh>
 #include <ember/kernels/gemm.h>
 
 namespace ember::kernels::cuda::sgemm_steps {
@@ -25,7 +26,8 @@ namespace {
 // Checks the sizes for a grid with `rows_per_block` rows of C per block along y; false when C is
 // empty (nothing to launch: a grid of 0 blocks is an error).
 bool check_sizes(const char* step, int64_t M, int64_t N, int64_t K, int64_t rows_per_block) {
-  EMBER_CHECK(M >= 0 && N >= 0 && K >= 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX, step,
+  using sgemm_detail::kMaxExtent;
+  EMBER_CHECK(M >= 0 && N >= 0 && K >= 0 && M <= kMaxExtent && N <= kMaxExtent && K <= kMaxExtent, step,
               ": sizes out of range: M ", M, ", N ", N, ", K ", K);
   EMBER_CHECK(M <= int64_t(65535) * rows_per_block, step, ": M = ", M, " exceeds the grid's row limit");
   return M > 0 && N > 0;

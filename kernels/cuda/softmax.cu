@@ -153,7 +153,7 @@ __device__ unsigned int g_loss_block_tickets[kBlockTicketSlots];
 // and the last block to finish sums them in block order, the same whichever block that is, so
 // the result is bit-identical run to run (and in graph replays: the ticket resets itself).
 template <typename T, typename Group>
-__global__ void cross_entropy_rows_reduced(const T* __restrict__ logits, const int64_t* __restrict__ target,
+__global__ void __launch_bounds__(1024) cross_entropy_rows_reduced(const T* __restrict__ logits, const int64_t* __restrict__ target,
                                            T* __restrict__ lse, T* __restrict__ partials, T* __restrict__ total,
                                            int64_t rows, int64_t cols, T lowest, T divisor, int ticket_slot) {
   __shared__ T scratch[kWarpSize];
@@ -286,7 +286,8 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Ten
 
 // The grid of the per-row kernel (the Net's 100 x 10 logits: one block, a row per thread; more
 // rows: more blocks) combined by the last block. A stream without a ticket slot gets one block of
-// kSingleBlockThreads instead (slower for many rows, still one launch and deterministic).
+// kSingleBlockThreads instead (slower for many rows, still one launch and deterministic; the
+// kernel's __launch_bounds__(1024) keeps it within the registers such a block may use).
 void cross_entropy_forward_reduced(const Tensor& logits, const Tensor& target, const Tensor& total, const Tensor& lse,
                                    bool mean) {
   constexpr int kSingleBlockThreads = 1024;

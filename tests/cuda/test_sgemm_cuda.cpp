@@ -119,6 +119,18 @@ TEST_CASE("hand-written SGEMM with K = 0 writes zeros, with M or N = 0 nothing",
   ember::cuda::synchronize(0);
 }
 
+// Sizes whose tile rounding would overflow the kernels' int indices are refused before any launch
+// (K = 2^31 - 1 once ran no k loop at all and left C zero). The pointers are never read.
+TEST_CASE("hand-written SGEMM refuses sizes past its int indices", "[linear][cuda][sgemm]") {
+  const int64_t huge = INT32_MAX;
+  float* none = nullptr;
+  CHECK_THROWS_WITH(kernels::cuda::sgemm_tiled(1, 1, huge, none, none, none), Catch::Contains("sizes out of range"));
+  CHECK_THROWS_WITH(kernels::cuda::sgemm_warptile(kernels::kSgemmWarpTiles[0], 1, huge, 1, none, none, none),
+                    Catch::Contains("sizes out of range"));
+  CHECK_THROWS_WITH(kernels::cuda::sgemm_steps::shared_tiles(1, 1, huge - 20, none, none, none),
+                    Catch::Contains("sizes out of range"));
+}
+
 namespace {
 
 // SGEMM on views whose data starts `offset` floats into their storage: offset 1 makes every
