@@ -20,12 +20,17 @@ struct CheckpointInfo {
 };
 
 // optimizer may be null. Extra metadata keys must not start with "ember." or "optim.".
+// epoch must be in [0, 2^31 - 1].
 // The write is atomic (temporary file, fsync, rename).
 void save_checkpoint(const std::string& path, const Module& module, const optim::Optimizer* optimizer, int64_t epoch,
                      Generator::State generator_state, const std::map<std::string, std::string>& extra_metadata = {});
 
 // Restores the module (strict: every key present, shapes and dtypes equal) and, when given, the
 // optimizer (which must be of the kind that saved it). Returns the epoch, RNG state and extras.
+// The metadata is validated before any tensor data is read: ember.format must be a version this
+// Ember reads (ember-checkpoint-1); ember.epoch an integer in [0, 2^31 - 1]; ember.rng_seed and
+// ember.rng_offset unsigned 64-bit integers (decimal digits only); optim.* scalars finite numbers
+// (step counts whole). Every error names the file and, for metadata, the field.
 CheckpointInfo load_checkpoint(const std::string& path, Module& module, optim::Optimizer* optimizer = nullptr);
 
 }  // namespace ember::nn

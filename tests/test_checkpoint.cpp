@@ -1,6 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <iterator>
 #include <stdlib.h>
@@ -61,6 +66,46 @@ std::vector<char> make_file(const std::string& header, size_t data_bytes) {
   out.append(data_bytes, '\0');
   return std::vector<char>(out.begin(), out.end());
 }
+
+// A sparse file: the header (with its 8-byte length) followed by size bytes of zeros that take no disk.
+void write_sparse(const std::string& path, const std::string& header, uint64_t size) {
+  write_bytes(path, make_file(header, 0));
+  REQUIRE(::truncate(path.c_str(), static_cast<off_t>(8 + header.size() + size)) == 0);
+}
+
+// Copies a checkpoint with some of its metadata replaced (a value of "" removes the key).
+std::string with_metadata(const std::string& from, const std::string& to,
+                          const std::map<std::string, std::string>& changes) {
+  data::SafetensorsFile file = data::load_safetensors(from);
+  for (const auto& [key, value] : changes) {
+    if (value.empty()) file.metadata.erase(key);
+    else file.metadata[key] = value;
+  }
+  data::save_safetensors(to, file.tensors, file.metadata);
+  return to;
+}
+
+// Lowers the address-space limit to what the process maps now plus headroom, for the scope.
+struct AddressSpaceLimit {
+  rlimit saved{};
+  bool active = false;
+  explicit AddressSpaceLimit(uint64_t headroom) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    uint64_t vm_kb = 0;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmSize:", 0) == 0) vm_kb = std::stoull(line.substr(7));
+    }
+    if (vm_kb == 0 || ::getrlimit(RLIMIT_AS, &saved) != 0) return;
+    rlimit lower = saved;
+    lower.rlim_cur = static_cast<rlim_t>(vm_kb * 1024 + headroom);
+    if (saved.rlim_cur != RLIM_INFINITY && lower.rlim_cur > saved.rlim_cur) return;
+    active = ::setrlimit(RLIMIT_AS, &lower) == 0;
+  }
+  ~AddressSpaceLimit() {
+    if (active) ::setrlimit(RLIMIT_AS, &saved);
+  }
+};
 
 }  // namespace
 
@@ -177,4 +222,111 @@ TEST_CASE("corrupt checkpoints are refused with a clear message", "[checkpoint]"
   nn::save_checkpoint(dir + "/other", other, nullptr, 0, {});
   CHECK_THROWS_WITH(nn::load_checkpoint(dir + "/other", net), Catch::Contains("missing key 'conv1.weight'"));
   CHECK_THROWS_WITH(nn::load_checkpoint(dir + "/absent", net), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("checkpoint loading refuses a directory, a device or a FIFO, naming the path", "[checkpoint]") {
+  std::string dir = temp_dir();
+  nn::MnistNet net;
+  CHECK_THROWS_WITH(nn::load_checkpoint(dir, net), Catch::StartsWith(dir + ": is a directory"));
+  if (::access("/dev/zero", R_OK) == 0) {
+    CHECK_THROWS_WITH(nn::load_checkpoint("/dev/zero", net),
+                      Catch::StartsWith("/dev/zero: not a regular file (a character device)"));
+  }
+  std::string fifo = dir + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // refused before it is opened (opening it would block)
+  CHECK_THROWS_WITH(data::load_safetensors(fifo), Catch::StartsWith(fifo + ": not a regular file (a FIFO)"));
+  CHECK_THROWS_WITH(nn::load_checkpoint(dir + "/absent", net), Catch::StartsWith(dir + "/absent: cannot open"));
+}
+
+TEST_CASE("checkpoint loading bounds what it reads by the header and the file size", "[checkpoint]") {
+  std::string dir = temp_dir();
+  nn::MnistNet net;
+
+  // A header length within the file but over the format's 100 MB limit (a sparse file).
+  std::string big_header = dir + "/big_header";
+  write_bytes(big_header, make_file("", 0));
+  {
+    std::fstream f(big_header, std::ios::in | std::ios::out | std::ios::binary);
+    const char length[8] = {0, 0, 0, 10, 0, 0, 0, 0};  // 160 MB
+    f.write(length, 8);
+  }
+  REQUIRE(::truncate(big_header.c_str(), 8 + (200 << 20)) == 0);
+  CHECK_THROWS_WITH(data::load_safetensors(big_header),
+                    Catch::StartsWith(big_header + ": header length 167772160 exceeds the safetensors limit"));
+
+  // Files far larger than the memory left: nothing is read or allocated before the header and the
+  // metadata are judged (sparse files of 2 GB under an address-space limit of 512 MB more).
+  std::string huge_tensor = dir + "/huge_tensor", huge_trailing = dir + "/huge_trailing";
+  const uint64_t two_gb = uint64_t(2) << 30;
+  write_sparse(huge_tensor,
+               R"({"a": {"dtype": "U8", "shape": [2147483648], "data_offsets": [0, 2147483648]}})", two_gb);
+  write_sparse(huge_trailing, R"({"__metadata__": {"ember.format": "ember-checkpoint-1"}})", two_gb);
+  {
+    AddressSpaceLimit limit(512 << 20);
+    CHECK_THROWS_WITH(nn::load_checkpoint(huge_tensor, net),
+                      Catch::StartsWith(huge_tensor + ": not an Ember checkpoint: __metadata__ has no 'ember.format'"));
+    CHECK_THROWS_WITH(data::load_safetensors(huge_trailing),
+                      Catch::StartsWith(huge_trailing + ": 2147483648 trailing bytes after the last tensor"));
+  }
+  for (const std::string& sparse : {big_header, huge_tensor, huge_trailing}) ::unlink(sparse.c_str());
+
+  // Headers that would take far more memory parsed than their size, or overflow a size.
+  write_bytes(dir + "/deep", make_file(std::string(100000, '[') + std::string(100000, ']'), 0));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/deep"), Catch::Contains("nests deeper than 3 levels"));
+  std::string many = R"({"__metadata__": {)";
+  for (int i = 0; i < 300000; ++i) many += (i ? ",\"" : "\"") + std::to_string(i) + "\": \"\"";
+  many += "}}";
+  write_bytes(dir + "/many", make_file(many, 0));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/many"), Catch::Contains("holds too many entries"));
+  write_bytes(dir + "/overflow", make_file(R"({"a": {"dtype": "U8", "shape": [1099511627776, 1099511627776, 1],
+                                                    "data_offsets": [0, 0]}})", 0));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/overflow"), Catch::Contains("tensor 'a' is too large"));
+  write_bytes(dir + "/dup", make_file(R"({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]},
+                                          "a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}})", 2));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/dup"), Catch::Contains("tensor 'a' appears twice"));
+  std::string shape65 = "1";
+  for (int i = 1; i < 65; ++i) shape65 += ",1";
+  write_bytes(dir + "/dims", make_file(R"({"a": {"dtype": "U8", "shape": [)" + shape65 + R"(], "data_offsets": [0, 1]}})", 1));
+  CHECK_THROWS_WITH(data::load_safetensors(dir + "/dims"), Catch::Contains("more than 64 dimensions"));
+}
+
+TEST_CASE("checkpoint loading refuses unknown format versions", "[checkpoint]") {
+  std::string dir = temp_dir();
+  std::string good = dir + "/good";
+  nn::MnistNet net;
+  nn::save_checkpoint(good, net, nullptr, 1, {});
+  CHECK(data::load_safetensors(good).metadata.at("ember.format") == "ember-checkpoint-1");
+  std::string future = with_metadata(good, dir + "/future", {{"ember.format", "ember-checkpoint-9"}});
+  CHECK_THROWS_WITH(nn::load_checkpoint(future, net),
+                    Catch::StartsWith(future + ": unsupported checkpoint format 'ember-checkpoint-9'") &&
+                        Catch::Contains("ember-checkpoint-1"));
+  std::string none = with_metadata(good, dir + "/none", {{"ember.format", ""}});
+  CHECK_THROWS_WITH(nn::load_checkpoint(none, net), Catch::StartsWith(none + ": not an Ember checkpoint") &&
+                                                        Catch::Contains("'ember.format'"));
+  CHECK(nn::load_checkpoint(good, net).epoch == 1);
+}
+
+TEST_CASE("checkpoint metadata fields are validated at load time, naming the file and field", "[checkpoint]") {
+  std::string dir = temp_dir();
+  std::string good = dir + "/good";
+  nn::MnistNet net;
+  optim::SGD opt(net.parameters(), optim::SGDOptions(0.05).momentum(0.9));
+  nn::save_checkpoint(good, net, &opt, 2, {5, 7});
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"ember.epoch", "-5"},  {"ember.epoch", "1.5"},       {"ember.epoch", " 3"},
+      {"ember.epoch", "+3"},  {"ember.epoch", "3000000000"}, {"ember.epoch", "abc"},
+      {"ember.epoch", "1e3"}, {"ember.rng_seed", "-1"},      {"ember.rng_offset", "99999999999999999999"},
+      {"optim.lr", "nan"},    {"optim.lr", "inf"},           {"optim.momentum", "0x1p-1"}};
+  int i = 0;
+  for (const auto& [key, value] : bad) {
+    INFO(key << " = '" << value << "'");
+    std::string path = with_metadata(good, dir + "/bad" + std::to_string(i++), {{key, value}});
+    CHECK_THROWS_WITH(nn::load_checkpoint(path, net, &opt),
+                      Catch::StartsWith(path + ": metadata '" + key + "'") && Catch::Contains("'" + value + "'"));
+  }
+  nn::CheckpointInfo info = nn::load_checkpoint(with_metadata(good, dir + "/zero", {{"ember.epoch", "0"}}), net, &opt);
+  CHECK(info.epoch == 0);
+  CHECK(info.generator_state.seed == 5);
+  CHECK(info.generator_state.offset == 7);
+  CHECK_THROWS_WITH(nn::save_checkpoint(good, net, &opt, -1, {}), Catch::Contains("epoch must be in [0, "));
 }

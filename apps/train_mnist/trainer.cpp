@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "../common/cli.h"
 #include "graphed_step.h"
 #include "metrics.h"
 #include "progress.h"
@@ -107,11 +108,10 @@ EvalResult evaluate(nn::MnistNet& model, const Split& test, int64_t batch_size, 
 uint64_t metadata_number(const nn::CheckpointInfo& info, const std::string& key, const std::string& path) {
   auto it = info.metadata.find(key);
   EMBER_CHECK(it != info.metadata.end(), path, ": not a train_mnist checkpoint (no '", key, "' in its metadata)");
-  try {
-    return std::stoull(it->second);
-  } catch (const std::exception&) {
-    EMBER_FAIL(path, ": metadata '", key, "' is not a number: '", it->second, "'");
-  }
+  uint64_t value = 0;
+  EMBER_CHECK(ember::cli::parse_digits(it->second, value) == ember::cli::Digits::Ok, path, ": metadata '", key,
+              "' must be a whole number in [0, 2^64), got '", it->second, "'");
+  return value;
 }
 
 // The settings every rank must share: one that differs would run other collectives (another

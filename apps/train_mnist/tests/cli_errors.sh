@@ -93,6 +93,20 @@ else
 fi
 echo "garbage" >"$tmp/bad.safetensors"
 expect_error corrupt-checkpoint "bad.safetensors" --resume "$tmp/bad.safetensors" --limit-train 200 --epochs 1
+# A checkpoint whose train_mnist metadata is not a whole number (1e99 once read as 1).
+"$bin" --device cpu --limit-train 200 --epochs 1 --quiet --save-model "$tmp/good.safetensors" >/dev/null 2>&1
+python3 - "$tmp/good.safetensors" "$tmp/rng.safetensors" <<'PY'
+import json, struct, sys
+data = open(sys.argv[1], 'rb').read()
+(n,) = struct.unpack('<Q', data[:8])
+header = json.loads(data[8:8 + n])
+header['__metadata__']['train_mnist.default_rng_seed'] = '1e99'
+text = json.dumps(header).encode()
+text += b' ' * (-len(text) % 8)
+open(sys.argv[2], 'wb').write(struct.pack('<Q', len(text)) + text + data[8 + n:])
+PY
+expect_error bad-rng-metadata "metadata 'train_mnist.default_rng_seed' must be a whole number.*'1e99'" \
+  --resume "$tmp/rng.safetensors" --device cpu --limit-train 200 --epochs 2
 
 "$bin" --help >"$tmp/help" 2>&1 && grep -q -- "--batch-size" "$tmp/help" && echo "ok   help" || { echo "FAIL help"; failures=$((failures + 1)); }
 [ "$failures" -eq 0 ] || { echo "$failures failures"; exit 1; }
