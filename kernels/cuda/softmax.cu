@@ -175,22 +175,30 @@ __global__ void __launch_bounds__(1024) cross_entropy_rows_reduced(const T* __re
   if (threadIdx.x == 0) *total = all / divisor;
 }
 
-// gx[n, c] = (exp(x[n, c] - lse[n]) - [c == t[n]]) * scale * g[n * grad_stride]
-// (k = n * cols + c; Div: fast_divmod.h)
-template <typename T, typename Div>
-__global__ void cross_entropy_backward_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
-                                              const T* __restrict__ lse, const T* __restrict__ grad, int64_t grad_stride,
-                                              T scale, T* __restrict__ grad_logits, int64_t rows, Div cols) {
+// f(k, n, c) for this thread's elements k = n * cols + c of a rows x cols matrix, grid-stride
+// (Div: fast_divmod.h, the one division per element).
+template <typename Div, typename F>
+__device__ __forceinline__ void for_each_row_column(int64_t rows, Div cols, F f) {
   using I = typename Div::Index;
   const I n_elements = static_cast<I>(rows * cols.divisor);
   for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_elements;
        k += static_cast<I>(gridDim.x) * blockDim.x) {
     const I n = cols.div(k);
-    const int64_t c = k - n * cols.divisor, t = target[n];
-    T g = scale * grad[n * grad_stride];
-    T p = device_exp(logits[k] - lse[n]);
-    grad_logits[k] = t >= 0 && t < cols.divisor ? (p - (c == t ? T(1) : T(0))) * g : quiet_nan<T>();
+    f(k, n, static_cast<int64_t>(k - n * cols.divisor));
   }
+}
+
+// gx[n, c] = (exp(x[n, c] - lse[n]) - [c == t[n]]) * scale * g[n * grad_stride]
+template <typename T, typename Div>
+__global__ void cross_entropy_backward_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
+                                              const T* __restrict__ lse, const T* __restrict__ grad, int64_t grad_stride,
+                                              T scale, T* __restrict__ grad_logits, int64_t rows, Div cols) {
+  for_each_row_column(rows, cols, [&](auto k, auto n, int64_t c) {
+    const int64_t t = target[n];
+    const T g = scale * grad[n * grad_stride];
+    const T p = device_exp(logits[k] - lse[n]);
+    grad_logits[k] = t >= 0 && t < cols.divisor ? (p - (c == t ? T(1) : T(0))) * g : quiet_nan<T>();
+  });
 }
 
 // loss[n] = -lp[n, t[n]] (NaN when t[n] is out of range)
@@ -204,19 +212,15 @@ __global__ void nll_forward_kernel(const T* __restrict__ log_probs, const int64_
   }
 }
 
-// gx[n, c] = [c == t[n]] * -scale * g[n * grad_stride]   (k = n * cols + c)
+// gx[n, c] = [c == t[n]] * -scale * g[n * grad_stride]
 template <typename T, typename Div>
 __global__ void nll_backward_kernel(const int64_t* __restrict__ target, const T* __restrict__ grad, int64_t grad_stride,
                                     T scale, T* __restrict__ grad_in, int64_t rows, Div cols) {
-  using I = typename Div::Index;
-  const I n_elements = static_cast<I>(rows * cols.divisor);
-  for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < n_elements;
-       k += static_cast<I>(gridDim.x) * blockDim.x) {
-    const I n = cols.div(k);
-    const int64_t c = k - n * cols.divisor, t = target[n];
-    T value = c == t ? -scale * grad[n * grad_stride] : T(0);
+  for_each_row_column(rows, cols, [&](auto k, auto n, int64_t c) {
+    const int64_t t = target[n];
+    const T value = c == t ? -scale * grad[n * grad_stride] : T(0);
     grad_in[k] = t >= 0 && t < cols.divisor ? value : quiet_nan<T>();
-  }
+  });
 }
 
 // Launches kernel<T, ThreadPerRow>, <T, WarpPerRow> or <T, BlockPerRow> over `rows` rows of `cols`.
