@@ -5,11 +5,17 @@
 
 namespace ember::optim {
 
-Adadelta::Adadelta(TensorList parameters, const AdadeltaOptions& options)
-    : Optimizer(std::move(parameters), options.lr_, "Adadelta"), options_(options) {
+namespace {
+void check_options(const AdadeltaOptions& options) {
   EMBER_CHECK(options.rho_ >= 0.0 && options.rho_ <= 1.0, "Adadelta: rho must be in [0, 1], got ", options.rho_);
   EMBER_CHECK(options.eps_ >= 0.0 && options.weight_decay_ >= 0.0, "Adadelta: eps (", options.eps_,
               ") and weight_decay (", options.weight_decay_, ") must be >= 0");
+}
+}  // namespace
+
+Adadelta::Adadelta(TensorList parameters, const AdadeltaOptions& options)
+    : Optimizer(std::move(parameters), options.lr_, "Adadelta"), options_(options) {
+  check_options(options_);
 }
 
 void Adadelta::step() {
@@ -34,6 +40,15 @@ void Adadelta::step() {
 
 std::map<std::string, double> Adadelta::hyper_scalars() const {
   return {{"rho", options_.rho_}, {"eps", options_.eps_}, {"weight_decay", options_.weight_decay_}};
+}
+
+void Adadelta::set_hyper_scalars(const std::map<std::string, double>& scalars) {
+  AdadeltaOptions options = options_;
+  restore_scalar(scalars, "rho", options.rho_);
+  restore_scalar(scalars, "eps", options.eps_);
+  restore_scalar(scalars, "weight_decay", options.weight_decay_);
+  check_options(options);
+  options_ = options;
 }
 
 }  // namespace ember::optim

@@ -27,6 +27,7 @@ class Adadelta : public Optimizer {
  protected:
   std::pair<std::string, std::string> slot_names() const override { return {"square_avg", "acc_delta"}; }
   std::map<std::string, double> hyper_scalars() const override;
+  void set_hyper_scalars(const std::map<std::string, double>& scalars) override;
 
  private:
   AdadeltaOptions options_;

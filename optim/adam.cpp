@@ -7,12 +7,18 @@
 
 namespace ember::optim {
 
-Adam::Adam(TensorList parameters, const AdamOptions& options, bool decoupled, std::string name)
-    : Optimizer(std::move(parameters), options.lr_, name), options_(options), decoupled_(decoupled) {
+namespace {
+void check_options(const AdamOptions& options, const std::string& name) {
   EMBER_CHECK(options.beta1_ >= 0.0 && options.beta1_ < 1.0 && options.beta2_ >= 0.0 && options.beta2_ < 1.0, name,
               ": betas must be in [0, 1), got (", options.beta1_, ", ", options.beta2_, ")");
   EMBER_CHECK(options.eps_ >= 0.0 && options.weight_decay_ >= 0.0, name, ": eps (", options.eps_,
               ") and weight_decay (", options.weight_decay_, ") must be >= 0");
+}
+}  // namespace
+
+Adam::Adam(TensorList parameters, const AdamOptions& options, bool decoupled, std::string name)
+    : Optimizer(std::move(parameters), options.lr_, name), options_(options), decoupled_(decoupled) {
+  check_options(options_, this->name());
 }
 
 void Adam::step() {
@@ -44,6 +50,16 @@ void Adam::step() {
 std::map<std::string, double> Adam::hyper_scalars() const {
   return {{"beta1", options_.beta1_}, {"beta2", options_.beta2_}, {"eps", options_.eps_},
           {"weight_decay", options_.weight_decay_}};
+}
+
+void Adam::set_hyper_scalars(const std::map<std::string, double>& scalars) {
+  AdamOptions options = options_;
+  restore_scalar(scalars, "beta1", options.beta1_);
+  restore_scalar(scalars, "beta2", options.beta2_);
+  restore_scalar(scalars, "eps", options.eps_);
+  restore_scalar(scalars, "weight_decay", options.weight_decay_);
+  check_options(options, name());
+  options_ = options;
 }
 
 }  // namespace ember::optim

@@ -30,6 +30,7 @@ class Adam : public Optimizer {
   Adam(TensorList parameters, const AdamOptions& options, bool decoupled, std::string name);
   std::pair<std::string, std::string> slot_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   std::map<std::string, double> hyper_scalars() const override;
+  void set_hyper_scalars(const std::map<std::string, double>& scalars) override;
 
  private:
   AdamOptions options_;

@@ -123,6 +123,7 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
   }
   auto lr = state.scalars.find("lr");
   if (lr != state.scalars.end()) set_lr(lr->second);
+  set_hyper_scalars(state.scalars);
   state_ = std::move(loaded);
 }
 

@@ -49,8 +49,15 @@ class Optimizer {
   };
   // Names of state1/state2 in the state dict ("" when unused).
   virtual std::pair<std::string, std::string> slot_names() const = 0;
-  // Hyperparameters other than lr, saved as scalars and checked on load.
+  // Hyperparameters other than lr, saved as scalars; load_state_dict restores them (as PyTorch
+  // restores its param_groups) through set_hyper_scalars, which checks them as the constructor does.
   virtual std::map<std::string, double> hyper_scalars() const { return {}; }
+  virtual void set_hyper_scalars(const std::map<std::string, double>& /*scalars*/) {}
+  // scalars[key] into `into`, when the state has it.
+  static void restore_scalar(const std::map<std::string, double>& scalars, const std::string& key, double& into) {
+    auto found = scalars.find(key);
+    if (found != scalars.end()) into = found->second;
+  }
   // Whether "<i>.step" is part of the state (SGD: no; a loaded one is then ignored).
   virtual bool keeps_step_count() const { return true; }
 

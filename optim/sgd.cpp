@@ -5,12 +5,18 @@
 
 namespace ember::optim {
 
-SGD::SGD(TensorList parameters, const SGDOptions& options)
-    : Optimizer(std::move(parameters), options.lr_, "SGD"), options_(options) {
+namespace {
+void check_options(const SGDOptions& options) {
   EMBER_CHECK(options.momentum_ >= 0.0 && options.weight_decay_ >= 0.0, "SGD: momentum (", options.momentum_,
               ") and weight_decay (", options.weight_decay_, ") must be >= 0");
   EMBER_CHECK(!options.nesterov_ || (options.momentum_ > 0.0 && options.dampening_ == 0.0),
               "SGD: nesterov needs momentum > 0 and dampening == 0");
+}
+}  // namespace
+
+SGD::SGD(TensorList parameters, const SGDOptions& options)
+    : Optimizer(std::move(parameters), options.lr_, "SGD"), options_(options) {
+  check_options(options_);
 }
 
 void SGD::step() {
@@ -39,6 +45,18 @@ std::map<std::string, double> SGD::hyper_scalars() const {
           {"dampening", options_.dampening_},
           {"weight_decay", options_.weight_decay_},
           {"nesterov", options_.nesterov_ ? 1.0 : 0.0}};
+}
+
+void SGD::set_hyper_scalars(const std::map<std::string, double>& scalars) {
+  SGDOptions options = options_;
+  restore_scalar(scalars, "momentum", options.momentum_);
+  restore_scalar(scalars, "dampening", options.dampening_);
+  restore_scalar(scalars, "weight_decay", options.weight_decay_);
+  double nesterov = options.nesterov_ ? 1.0 : 0.0;
+  restore_scalar(scalars, "nesterov", nesterov);
+  options.nesterov_ = nesterov != 0.0;
+  check_options(options);
+  options_ = options;
 }
 
 }  // namespace ember::optim

@@ -323,6 +323,34 @@ TEST_CASE("SGD keeps no step count; an old state dict with one still loads", "[o
   CHECK(second.values() == first.values());
 }
 
+// As PyTorch restores its param_groups: the hyperparameters come back with the state, checked as
+// the constructor checks them (a bad one leaves the optimizer's options as they were).
+TEST_CASE("load_state_dict restores the hyperparameters and checks them", "[optim]") {
+  TwoParams p(kFloat64);
+  optim::SGD saved_sgd({p.a, p.b}, optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.01).nesterov(true));
+  optim::SGD sgd({p.a, p.b}, optim::SGDOptions(0.5));
+  sgd.load_state_dict(saved_sgd.state_dict());
+  CHECK((sgd.lr() == 0.1 && sgd.options().momentum_ == 0.9 && sgd.options().weight_decay_ == 0.01 &&
+         sgd.options().nesterov_));
+  optim::OptimizerState bad = saved_sgd.state_dict();
+  bad.scalars["momentum"] = -1.0;
+  CHECK_THROWS_WITH(sgd.load_state_dict(bad), Catch::Contains("SGD: momentum (-1)"));
+  CHECK(sgd.options().momentum_ == 0.9);
+
+  optim::Adam saved_adam({p.a, p.b}, optim::AdamOptions(0.01).betas(0.8, 0.99).eps(1e-6));
+  optim::Adam adam({p.a, p.b}, optim::AdamOptions(0.02));
+  adam.load_state_dict(saved_adam.state_dict());
+  CHECK((adam.options().beta1_ == 0.8 && adam.options().beta2_ == 0.99 && adam.options().eps_ == 1e-6));
+  bad = saved_adam.state_dict();
+  bad.scalars["beta2"] = 1.5;
+  CHECK_THROWS_WITH(adam.load_state_dict(bad), Catch::Contains("Adam: betas must be in [0, 1)"));
+
+  optim::Adadelta saved_adadelta({p.a, p.b}, optim::AdadeltaOptions(1.0).rho(0.5));
+  optim::Adadelta adadelta({p.a, p.b}, optim::AdadeltaOptions(1.0));
+  adadelta.load_state_dict(saved_adadelta.state_dict());
+  CHECK(adadelta.options().rho_ == 0.5);
+}
+
 TEST_CASE("capturable Adadelta gives the numbers of the default one and counts its steps", "[optim]") {
   for (DType dtype : {kFloat64, kFloat32}) {
     INFO(dtype_name(dtype));
