@@ -28,22 +28,29 @@ Digits parse_digits(const std::string& text, T& value) {
   return error == std::errc() && end == text.data() + text.size() ? Digits::Ok : Digits::NotDigits;
 }
 
-// A finite number in [low, high]; low_open: (low, high].
-inline CLI::Validator number_in(double low, double high, bool low_open = false) {
+// The whole of text as a finite number, or nothing.
+inline std::optional<double> parse_finite(const std::string& text) {
+  try {
+    size_t used = 0;
+    const double v = std::stod(text, &used);
+    if (used == text.size() && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+// A finite number in [low, high].
+inline CLI::Validator number_in(double low, double high) {
   auto bound = [](double v) {
     char text[32];
     std::snprintf(text, sizeof text, "%g", v);
     return std::string(text);
   };
-  const std::string range = std::string(low_open ? "(" : "[") + bound(low) + ", " + bound(high) + "]";
+  const std::string range = "[" + bound(low) + ", " + bound(high) + "]";
   return CLI::Validator(
       [=](std::string& text) -> std::string {
-        try {
-          size_t used = 0;
-          const double v = std::stod(text, &used);
-          if (used == text.size() && std::isfinite(v) && (low_open ? v > low : v >= low) && v <= high) return "";
-        } catch (const std::exception&) {
-        }
+        const std::optional<double> v = parse_finite(text);
+        if (v && *v >= low && *v <= high) return "";
         return "'" + text + "' is not a number in " + range;
       },
       range);
@@ -53,13 +60,8 @@ inline CLI::Validator number_in(double low, double high, bool low_open = false) 
 inline CLI::Validator positive_number() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        try {
-          size_t used = 0;
-          const double v = std::stod(text, &used);
-          if (used == text.size() && std::isfinite(v) && v > 0) return "";
-        } catch (const std::exception&) {
-        }
-        return "'" + text + "' is not a positive number";
+        const std::optional<double> v = parse_finite(text);
+        return v && *v > 0 ? "" : "'" + text + "' is not a positive number";
       },
       "POSITIVE");
 }
