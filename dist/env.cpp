@@ -13,6 +13,9 @@ const char* env(const char* name) {
   return (v != nullptr && *v != '\0') ? v : nullptr;
 }
 
+// The most ranks Ember starts: the rendezvous lists one store key per rank.
+constexpr int kMaxWorldSize = 1 << 20;
+
 int parse_int(const char* name, const char* text) {
   char* end = nullptr;
   long v = std::strtol(text, &end, 10);
@@ -63,7 +66,8 @@ DistEnv DistEnv::from_environment() {
                                                                               : e.world_size;
     break;
   }
-  EMBER_CHECK(e.world_size >= 1, "dist: world size must be at least 1, got ", e.world_size);
+  EMBER_CHECK(e.world_size >= 1 && e.world_size <= kMaxWorldSize, "dist: world size must be in [1, ", kMaxWorldSize,
+              "], got ", e.world_size);
   EMBER_CHECK(e.rank < e.world_size, "dist: rank ", e.rank, " is outside a world of size ", e.world_size);
   if (const char* a = env("MASTER_ADDR")) e.master_addr = a;
   if (const char* p = env("MASTER_PORT")) {

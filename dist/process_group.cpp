@@ -2,8 +2,6 @@
 
 #include <signal.h>
 
-#include <algorithm>
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -29,9 +27,6 @@ bool nccl_available() {
 }
 
 namespace {
-
-// Ranks whose check-in keys are waited on per store request.
-constexpr int kRendezvousChunk = 1024;
 
 std::string joined_key(int rank) { return "rank_" + std::to_string(rank) + "_joined"; }
 
@@ -70,16 +65,10 @@ std::shared_ptr<Rendezvous> Rendezvous::connect(const DistEnv& env, std::chrono:
   // Every rank checks in, so a rank that never starts is reported by the store, by name.
   r->store->add("ranks_joined", 1);
   r->store->set(joined_key(env.rank), std::string("1"));
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::string> all;
+  for (int i = 0; i < env.world_size; ++i) all.push_back(joined_key(i));
   try {
-    // In chunks: a store request carries a bounded number of keys, and no list of every rank's
-    // key is built (a mistyped WORLD_SIZE of 10^9 fails at the timeout, not by memory).
-    for (int first = 0; first < env.world_size; first += kRendezvousChunk) {
-      std::vector<std::string> keys;
-      for (int i = first; i < std::min(env.world_size, first + kRendezvousChunk); ++i) keys.push_back(joined_key(i));
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      r->store->wait(keys, std::max(left, std::chrono::milliseconds(1)));
-    }
+    r->store->wait(all, timeout);
   } catch (const Error& e) {
     const std::string missing = missing_ranks(*r->store, env.world_size);
     if (missing.empty()) EMBER_FAIL("dist: rendezvous failed (", env.str(), "): ", e.what());

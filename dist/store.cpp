@@ -29,6 +29,8 @@ enum Status : uint8_t { kOk = 0, kNotFound = 1, kRefused = 2 };
 
 constexpr char kMagic[] = "ember-store-v1";
 constexpr size_t kMaxArgs = 4096;
+// Keys per CHECK or WAIT request; a client splits longer lists (the server refuses over kMaxArgs).
+constexpr size_t kKeysPerRequest = 1024;
 constexpr size_t kMaxConnections = 4096;
 
 void put_u32(Bytes& out, uint32_t v) {
@@ -49,6 +51,13 @@ int64_t get_i64(const uint8_t* p) {
   return static_cast<int64_t>(v);
 }
 Bytes to_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+// The arguments of one CHECK or WAIT request: keys [first, first + kKeysPerRequest).
+std::vector<Bytes> key_args(const std::vector<std::string>& keys, size_t first) {
+  std::vector<Bytes> args;
+  for (size_t i = first; i < keys.size() && i < first + kKeysPerRequest; ++i) args.push_back(to_bytes(keys[i]));
+  return args;
+}
 std::string to_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
 Bytes frame(const Bytes& payload) {
@@ -522,18 +531,22 @@ int64_t TCPStore::add(const std::string& key, int64_t delta) {
 
 bool TCPStore::check(const std::vector<std::string>& keys) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<Bytes> args;
-  for (const auto& k : keys) args.push_back(to_bytes(k));
-  Bytes r = request(kCheck, args, timeout_);
-  return r.size() == 1 && r[0] == 1;
+  for (size_t first = 0; first == 0 || first < keys.size(); first += kKeysPerRequest) {
+    Bytes r = request(kCheck, key_args(keys, first), timeout_);
+    if (r.size() != 1 || r[0] != 1) return false;
+  }
+  return true;
 }
 
 void TCPStore::wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<Bytes> args;
-  for (const auto& k : keys) args.push_back(to_bytes(k));
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   try {
-    request(kWait, args, timeout);
+    for (size_t first = 0; first == 0 || first < keys.size(); first += kKeysPerRequest) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      request(kWait, key_args(keys, first), std::max(left, std::chrono::milliseconds(1)));
+    }
   } catch (const Error& e) {
     // The first few keys, and how many (a one-line error, even for thousands of keys).
     constexpr size_t kShown = 8;

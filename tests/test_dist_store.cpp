@@ -70,6 +70,21 @@ TEST_CASE("dist store: set, get, add, check, wait", "[dist]") {
   setter.join();
 }
 
+// More keys than one request may carry (the server refuses over 4096 arguments): the client splits
+// them, under one deadline; a timeout names the first few keys and how many.
+TEST_CASE("dist store: check and wait on thousands of keys", "[dist]") {
+  TCPStoreServer server(0, "run-k");
+  TCPStore a("127.0.0.1", server.port(), "run-k", 5s);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 5000; ++i) keys.push_back("k" + std::to_string(i));
+  for (const std::string& k : keys) a.set(k, std::string("1"));
+  CHECK(a.check(keys));
+  a.wait(keys, 5s);
+  keys.push_back("absent");
+  CHECK_FALSE(a.check(keys));
+  CHECK_THROWS_WITH(a.wait(keys, 300ms), Catch::Contains("k0, k1") && Catch::Contains("(5001 keys)"));
+}
+
 TEST_CASE("dist store: wait and get time out with the missing key named", "[dist]") {
   TCPStoreServer server(0, "run-t");
   TCPStore a("127.0.0.1", server.port(), "run-t", 300ms);
@@ -228,5 +243,8 @@ TEST_CASE("dist env: torchrun, Open MPI and Slurm variables", "[dist]") {
   CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("outside a world of size 4"));
   ::setenv("RANK", "x", 1);
   CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("not a non-negative integer"));
+  ::setenv("RANK", "0", 1);
+  ::setenv("WORLD_SIZE", "1048577", 1);
+  CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("world size must be in [1, 1048576]"));
   clear();
 }
