@@ -162,7 +162,8 @@ void check_same_settings_as_rank0(dist::ProcessGroup& pg, const Options& o, int 
 }
 
 // SIGINT and SIGTERM during training: finish the step, skip the rest, exit 130. The handler is
-// one-shot (SA_RESETHAND): a second signal, or one while a collective waits on a peer, kills as usual.
+// one-shot (SA_RESETHAND): a second signal kills as usual (say, while a collective waits on a peer
+// that will never answer).
 void on_stop_signal(int) { stop_requested = true; }
 void stop_cleanly_on_signals() {
   struct sigaction action {};

@@ -1,6 +1,9 @@
 // Warp- and block-level reductions for Ember's CUDA kernels (private to kernels/cuda).
 // A warp reduces with __shfl_down_sync (lane 0 ends up with the result); a block reduces each
-// warp, passes the 32 partial results through shared memory and reduces them in warp 0.
+// warp, passes the 32 partial results through shared memory and reduces them in warp 0. Also:
+// the last-block ticket that combines a launch's partials, the slicing of a reduced axis over
+// blocks when the outputs cannot fill the device, and the row groups (a thread, a warp or a
+// block per row) the row kernels are written against.
 #pragma once
 #include <cuda_runtime.h>
 
