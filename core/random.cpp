@@ -1,4 +1,5 @@
 #include <ember/core/random.h>
+#include <ember/autograd/grad_mode.h>
 #include <ember/kernels/dispatch.h>
 #include <ember/ops/ops.h>
 #include <ember/kernels/philox.h>
@@ -48,20 +49,40 @@ namespace {
 Generator& pick(Generator* g) { return g ? *g : default_generator(); }
 }  // namespace
 
-Tensor& uniform_(Tensor& t, double low, double high, Generator* generator) {
-  EMBER_CHECK(t.is_contiguous() && is_floating(t.dtype()), "uniform_: expected a contiguous floating tensor, got ", t.str());
-  Generator& g = pick(generator);
-  uint64_t offset = g.reserve((t.numel() + 3) / 4);
-  EMBER_KERNEL(t.device(), uniform, t, low, high, g.seed(), offset);
+namespace {
+// Runs `fill` on t, or (t a strided view) on a contiguous tensor of its shape copied in after, so
+// the values land in t's logical order either way, as PyTorch's in-place fills do. Like the
+// direct fill, the copy is not recorded by autograd (initialisers fill parameters in place).
+template <typename Fill>
+Tensor& fill_in_logical_order(Tensor& t, const char* op, Fill fill) {
+  EMBER_CHECK(t.defined(), op, ": argument 'self' is undefined");
+  EMBER_CHECK(is_floating(t.dtype()), op, ": expected a floating tensor, got ", t.str());
+  if (t.is_contiguous()) {
+    fill(t);
+  } else {
+    Tensor dense = empty(t.sizes(), TensorOptions(t.dtype()).with_device(t.device()));
+    fill(dense);
+    autograd::NoGradGuard no_grad;
+    t.copy_(dense);
+  }
   return t;
+}
+}  // namespace
+
+Tensor& uniform_(Tensor& t, double low, double high, Generator* generator) {
+  return fill_in_logical_order(t, "uniform_", [&](const Tensor& dense) {
+    Generator& g = pick(generator);
+    uint64_t offset = g.reserve((dense.numel() + 3) / 4);
+    EMBER_KERNEL(dense.device(), uniform, dense, low, high, g.seed(), offset);
+  });
 }
 
 Tensor& normal_(Tensor& t, double mean, double stddev, Generator* generator) {
-  EMBER_CHECK(t.is_contiguous() && is_floating(t.dtype()), "normal_: expected a contiguous floating tensor, got ", t.str());
-  Generator& g = pick(generator);
-  uint64_t offset = g.reserve((t.numel() + 1) / 2);
-  EMBER_KERNEL(t.device(), normal, t, mean, stddev, g.seed(), offset);
-  return t;
+  return fill_in_logical_order(t, "normal_", [&](const Tensor& dense) {
+    Generator& g = pick(generator);
+    uint64_t offset = g.reserve((dense.numel() + 1) / 2);
+    EMBER_KERNEL(dense.device(), normal, dense, mean, stddev, g.seed(), offset);
+  });
 }
 
 Tensor rand(const Shape& sizes, TensorOptions options, Generator* generator) {
@@ -81,7 +102,6 @@ Tensor randn(const Shape& sizes, TensorOptions options, Generator* generator) {
 Tensor randint(int64_t low, int64_t high, const Shape& sizes, TensorOptions options, Generator* generator) {
   EMBER_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
   Tensor u = rand(sizes, TensorOptions(kFloat64).with_device(options.device), generator);
-  // floor(low + (high - low) * u) through a dtype conversion of a non-negative value.
   // floor(low + (high - low) * u): shift to [0, high-low) first so the int cast truncates down.
   return add(mul(u, static_cast<double>(high - low)).to(kInt64).to(kFloat64), static_cast<double>(low)).to(options.dtype);
 }

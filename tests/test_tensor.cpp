@@ -412,6 +412,40 @@ TEST_CASE("random: rand and randn are reproducible for a seed", "[core]") {
   CHECK(randn({33}, kFloat64, &g).to_vector<double>() == once);
 }
 
+TEST_CASE("random: uniform_ and normal_ fill strided views in logical order", "[core]") {
+  // A transposed view and a row slice get the values a contiguous tensor of their shape would.
+  for (bool normal : {false, true}) {
+    INFO((normal ? "normal_" : "uniform_"));
+    auto fill = [normal](Tensor& t, Generator* g) -> Tensor& {
+      return normal ? normal_(t, 1.0, 2.0, g) : uniform_(t, -1.0, 3.0, g);
+    };
+    Generator dense_gen(5), view_gen(5);
+    Tensor dense = empty({3, 5}, kFloat64);
+    fill(dense, &dense_gen);
+    Tensor base = zeros({5, 3}, kFloat64);
+    Tensor transposed = base.t();
+    fill(transposed, &view_gen);
+    CHECK(base.t().contiguous().to_vector<double>() == dense.to_vector<double>());
+    CHECK(view_gen.state().offset == dense_gen.state().offset);
+
+    Tensor wide = zeros({3, 8}, kFloat64);
+    Tensor columns = wide.narrow(1, 2, 5);  // (3, 5), row stride 8
+    Generator slice_gen(5);
+    fill(columns, &slice_gen);
+    CHECK(columns.contiguous().to_vector<double>() == dense.to_vector<double>());
+    // The columns outside the slice stay untouched.
+    CHECK(wide.narrow(1, 0, 2).contiguous().to_vector<double>() == std::vector<double>(6, 0.0));
+  }
+  // Parameters that require grad are filled in place (as nn::init does) through either path.
+  Tensor w = zeros({4, 3}, kFloat32).set_requires_grad(true);
+  Tensor wt = w.t();
+  CHECK_NOTHROW(uniform_(wt, -1.0, 1.0));
+  std::vector<float> filled = w.to_vector<float>();
+  CHECK(std::count(filled.begin(), filled.end(), 0.0f) == 0);
+  Tensor integers = zeros({4}, kInt64);
+  CHECK_THROWS_WITH(uniform_(integers, 0.0, 1.0), Catch::Contains("uniform_") && Catch::Contains("floating"));
+}
+
 TEST_CASE("random: randint stays in range and randperm is a permutation", "[core]") {
   Generator g(5);
   std::vector<int64_t> r = randint(-3, 4, {2000}, kInt64, &g).to_vector<int64_t>();

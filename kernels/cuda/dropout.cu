@@ -7,23 +7,37 @@ namespace ember::kernels::cuda {
 
 namespace {
 
-// for k < 4: i = 4c + k, keep = uniform_float(philox(seed, offset + c)[k]) >= p,
-// mask[i] = keep, out[i] = keep ? in[i] * scale : 0
+// One element of a counter's four: keep = uniform_float(word) >= p, mask = keep,
+// out = keep ? in * scale : 0.
 template <typename T>
+__device__ __forceinline__ T drop(T in, uint32_t word, float threshold, T scale, uint8_t* keep_out) {
+  const bool keep = uniform_float(word) >= threshold;
+  *keep_out = keep;
+  return keep ? in * scale : T(0);
+}
+
+// Elements 4c .. 4c + 3 draw words 0..3 of philox(seed, offset + c). kAligned: in and out are
+// aligned to four elements and mask to four bytes, so a counter's elements move as one vector
+// load and two vector stores; otherwise (a view starting mid-pack) one element at a time.
+template <typename T, bool kAligned>
 __global__ void dropout_kernel(int64_t n, const T* __restrict__ in, T* __restrict__ out, uint8_t* __restrict__ mask,
                                float threshold, T scale, uint64_t seed, uint64_t offset) {
   int64_t counters = (n + 3) / 4;
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < counters;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    Philox4 r = philox(seed, offset + c);
+    const Philox4 r = philox(seed, offset + c);
+    const int64_t base = c * 4;
+    if (kAligned && base + 4 <= n) {
+      const Pack<T, 4> x = *reinterpret_cast<const Pack<T, 4>*>(in + base);
+      Pack<T, 4> y;
+      Pack<uint8_t, 4> keep;
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      int64_t i = c * 4 + k;
-      if (i < n) {
-        bool keep = uniform_float(r.v[k]) >= threshold;
-        mask[i] = keep;
-        out[i] = keep ? in[i] * scale : T(0);
-      }
+      for (int k = 0; k < 4; ++k) y.v[k] = drop(x.v[k], r.v[k], threshold, scale, &keep.v[k]);
+      *reinterpret_cast<Pack<T, 4>*>(out + base) = y;
+      *reinterpret_cast<Pack<uint8_t, 4>*>(mask + base) = keep;
+    } else {
+      for (int k = 0; k < 4 && base + k < n; ++k)
+        out[base + k] = drop(in[base + k], r.v[k], threshold, scale, &mask[base + k]);
     }
   }
 }
@@ -45,9 +59,17 @@ void dropout_forward(const Tensor& in, const Tensor& out, const Tensor& mask, do
   if (n == 0) return;
   dispatch_floating(in.dtype(), "dropout", [&](auto tag) {
     using T = decltype(tag);
-    dropout_kernel<T><<<grid_size((n + 3) / 4), kBlockSize, 0, stream_of(in)>>>(
-        n, static_cast<const T*>(in.data_ptr()), static_cast<T*>(out.data_ptr()), static_cast<uint8_t*>(mask.data_ptr()),
-        static_cast<float>(p), static_cast<T>(scale), seed, offset);
+    const auto* pin = static_cast<const T*>(in.data_ptr());
+    auto* pout = static_cast<T*>(out.data_ptr());
+    auto* pmask = static_cast<uint8_t*>(mask.data_ptr());
+    const bool aligned = is_aligned(pin, 4 * sizeof(T)) && is_aligned(pout, 4 * sizeof(T)) && is_aligned(pmask, 4);
+    const int grid = grid_size((n + 3) / 4);
+    if (aligned)
+      dropout_kernel<T, true><<<grid, kBlockSize, 0, stream_of(in)>>>(n, pin, pout, pmask, static_cast<float>(p),
+                                                                        static_cast<T>(scale), seed, offset);
+    else
+      dropout_kernel<T, false><<<grid, kBlockSize, 0, stream_of(in)>>>(n, pin, pout, pmask, static_cast<float>(p),
+                                                                         static_cast<T>(scale), seed, offset);
     EMBER_CUDA_CHECK_LAUNCH();
   });
 }

@@ -13,12 +13,6 @@ namespace ember::kernels::cuda {
 
 namespace {
 
-// VEC consecutive elements as one aligned unit: a single 16-byte load or store for float x 4.
-template <typename T, int VEC>
-struct alignas(sizeof(T) * VEC) Pack {
-  T v[VEC];
-};
-
 // y[i] = f(x0[i], x1[i]...) for contiguous operands; VEC elements per thread per step. kAligned:
 // every pointer is aligned to its Pack, so each VEC-run moves as one vector load/store (what keeps
 // a bandwidth-bound kernel near the copy ceiling); otherwise VEC scalar accesses.
@@ -84,9 +78,8 @@ void launch_map(const Tensor& out, const Tensor& in0, const Tensor& in1, F f) {
   bool contiguous = out.is_contiguous() && in0.is_contiguous() && (Inputs == 1 || in1.is_contiguous());
   if (contiguous) {
     constexpr int kVec = 16 / sizeof(TIn) > 0 ? 16 / sizeof(TIn) : 1;
-    auto aligned = [](const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; };
-    const bool vector_aligned = aligned(po, sizeof(TOut) * kVec) && aligned(p0, sizeof(TIn) * kVec) &&
-                                (Inputs == 1 || aligned(p1, sizeof(TIn) * kVec));
+    const bool vector_aligned = is_aligned(po, sizeof(TOut) * kVec) && is_aligned(p0, sizeof(TIn) * kVec) &&
+                                (Inputs == 1 || is_aligned(p1, sizeof(TIn) * kVec));
     const int grid = grid_size((n + kVec - 1) / kVec);
     if (vector_aligned) map_contiguous<kVec, true, TOut, TIn, Inputs><<<grid, kBlockSize, 0, stream>>>(n, po, p0, p1, f);
     else map_contiguous<kVec, false, TOut, TIn, Inputs><<<grid, kBlockSize, 0, stream>>>(n, po, p0, p1, f);

@@ -238,6 +238,20 @@ TEST_CASE("cuda: rand and randn on CUDA equal the CPU stream for the same seed",
       CHECK(normal_close);
       CHECK(cpu_gen.state().offset == gpu_gen.state().offset);
     }
+    // Fills of views one element into their storage (no vector stores) and of a transposed view.
+    Generator cpu_gen(77), gpu_gen(77);
+    Tensor host = zeros({1002}, dtype), device = zeros({1002}, TensorOptions(dtype).with_device(cuda_device(0)));
+    Tensor host_view = host.narrow(0, 1, 1001), device_view = device.narrow(0, 1, 1001);
+    uniform_(host_view, -2.0, 2.0, &cpu_gen);
+    uniform_(device_view, -2.0, 2.0, &gpu_gen);
+    CHECK(testing::all_close(device.to(kCPU), host, 0, dtype == kFloat32 ? 1e-7 : 1e-15));
+    normal_(host_view, 0.0, 1.0, &cpu_gen);
+    normal_(device_view, 0.0, 1.0, &gpu_gen);
+    CHECK(testing::all_close(device.to(kCPU), host, 1e-5, 1e-5));
+    Tensor host_t = zeros({7, 9}, dtype).t(), device_t = zeros({7, 9}, TensorOptions(dtype).with_device(cuda_device(0))).t();
+    uniform_(host_t, 0.0, 1.0, &cpu_gen);
+    uniform_(device_t, 0.0, 1.0, &gpu_gen);
+    CHECK(testing::all_close(device_t.to(kCPU), host_t, 0, dtype == kFloat32 ? 1e-7 : 1e-15));
   }
 }
 

@@ -177,6 +177,16 @@ TEST_CASE("cuda: dropout masks match the CPU bit for bit", "[cuda][dropout]") {
     manual_seed(123);
     return dropout(t[0], 0.3, true);
   }, {x}, "dropout");
+  // A view one element into its storage takes the element-by-element path (no vector accesses);
+  // 3701 - 1 elements leave a partial last counter in float64.
+  Tensor flat = input({3701}, 12);
+  for (DType dtype : {kFloat32, kFloat64}) {
+    INFO(dtype_name(dtype));
+    check_cuda([](const TensorList& t) {
+      manual_seed(321);
+      return dropout(t[0].narrow(0, 1, 3699), 0.5, true);
+    }, {flat.to(dtype)}, "dropout of an unaligned view");
+  }
 }
 
 TEST_CASE("cuda: index_select and cat", "[cuda][dropout]") {
