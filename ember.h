@@ -15,6 +15,7 @@
 #include <ember/core/device.h>
 #include <ember/core/dtype.h>
 #include <ember/core/error.h>
+#include <ember/core/memory_overlap.h>
 #include <ember/core/profiler.h>
 #include <ember/core/random.h>
 #include <ember/core/shape.h>

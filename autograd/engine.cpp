@@ -91,6 +91,11 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
       grad = implicit_root_grad(root);
     }
     EMBER_CHECK(grad.sizes() == root.sizes(), "backward: gradient ", grad.str(), " does not match root ", root.str());
+    EMBER_CHECK(grad.device() == root.device(), "backward: gradient ", grad.str(), " is not on the device of root ",
+                root.str());
+    // Like PyTorch, a gradient of another dtype is converted to the root's (a float32 leaf keeps a
+    // float32 .grad however the caller spelled the seed).
+    if (grad.dtype() != root.dtype()) grad = grad.to(root.dtype());
     Edge edge = gradient_edge(root);
     accumulate(buffers[edge.function.get()], edge.input_nr, grad);
     root_edges.push_back(edge);
@@ -113,7 +118,10 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
     bool any_grad = false;
     for (const Tensor& g : grads) any_grad = any_grad || g.defined();
     TensorList input_grads;
-    if (any_grad) input_grads = node->apply(std::move(grads));
+    if (any_grad) {
+      node->check_saved_versions();
+      input_grads = node->apply(std::move(grads));
+    }
     if (!retain_graph) {
       node->release_saved();
       node->mark_released();

@@ -11,6 +11,30 @@ void Node::check_not_released() const {
               "by the first backward. Pass retain_graph=true to the first backward if you need this.");
 }
 
+void Node::mark_released() {
+  released_ = true;
+  saved_versions_.clear();
+}
+
+Tensor Node::save(const Tensor& t) {
+  if (!t.defined()) return t;
+  saved_versions_.push_back({t.storage(), t.version(), t.sizes(), t.dtype()});
+  return t.detach();
+}
+
+void Node::check_saved_versions() const {
+  for (size_t i = 0; i < saved_versions_.size(); ++i) {
+    const SavedVersion& saved = saved_versions_[i];
+    std::shared_ptr<Storage> storage = saved.storage.lock();
+    if (!storage) continue;  // released by the node itself
+    EMBER_CHECK(storage->version() == saved.version, name(), ": one of the tensors saved for backward (Tensor",
+                shape_str(saved.sizes), " ", dtype_name(saved.dtype), " ", storage->device().str(), ", saved tensor ", i,
+                ") was modified by an in-place operation: its storage is at version ",
+                storage->version(), ", it was saved at version ", saved.version,
+                ". Clone it before the in-place write, or make the write after backward.");
+  }
+}
+
 Edge gradient_edge(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return {};
   TensorImpl& impl = t.impl();

@@ -38,12 +38,27 @@ class Node : public std::enable_shared_from_this<Node> {
   // Whether input i of the forward op needs a gradient.
   bool needs_input_grad(size_t i) const { return i < next_edges_.size() && next_edges_[i].valid(); }
 
-  void mark_released() { released_ = true; }
+  void mark_released();
   // Call at the start of apply() in nodes that keep saved tensors.
   void check_not_released() const;
+  // Throws when a tensor this node saved was written in place since (the engine calls it before
+  // apply(): the backward would otherwise compute with values the forward never saw).
+  void check_saved_versions() const;
+
+ protected:
+  // Keeps t for backward: returns t detached (a saved output must not own its grad_fn) and notes
+  // its storage's version for check_saved_versions. Initialise every saved member with it.
+  Tensor save(const Tensor& t);
 
  private:
+  struct SavedVersion {
+    std::weak_ptr<Storage> storage;  // the node's member owns the tensor; this only watches it
+    uint64_t version;
+    Shape sizes;  // for the error
+    DType dtype;
+  };
   std::vector<Edge> next_edges_;
+  std::vector<SavedVersion> saved_versions_;
   uint32_t num_outputs_ = 1;
   bool released_ = false;
 };

@@ -1,5 +1,4 @@
 #include <ember/core/random.h>
-#include <ember/autograd/grad_mode.h>
 #include <ember/kernels/dispatch.h>
 #include <ember/ops/ops.h>
 #include <ember/kernels/philox.h>
@@ -51,18 +50,17 @@ Generator& pick(Generator* g) { return g ? *g : default_generator(); }
 
 namespace {
 // Runs `fill` on t, or (t a strided view) on a contiguous tensor of its shape copied in after, so
-// the values land in t's logical order either way, as PyTorch's in-place fills do. Like the
-// direct fill, the copy is not recorded by autograd (initialisers fill parameters in place).
+// the values land in t's logical order either way, as PyTorch's in-place fills do.
 template <typename Fill>
 Tensor& fill_in_logical_order(Tensor& t, const char* op, Fill fill) {
   EMBER_CHECK(t.defined(), op, ": argument 'self' is undefined");
   EMBER_CHECK(is_floating(t.dtype()), op, ": expected a floating tensor, got ", t.str());
+  detail::begin_inplace_write(t, op);
   if (t.is_contiguous()) {
     fill(t);
   } else {
     Tensor dense = empty(t.sizes(), TensorOptions(t.dtype()).with_device(t.device()));
     fill(dense);
-    autograd::NoGradGuard no_grad;
     t.copy_(dense);
   }
   return t;

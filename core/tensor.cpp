@@ -4,6 +4,7 @@
 #include <ember/autograd/grad_mode.h>
 #include <ember/core/cuda.h>
 #include <ember/core/error.h>
+#include <ember/core/memory_overlap.h>
 #include <ember/kernels/copy.h>
 #include <ember/kernels/dispatch.h>
 
@@ -33,12 +34,19 @@ void copy_between_devices(const Tensor& src, const Tensor& dst, bool non_blockin
 // ---------------------------------------------------------------- metadata
 
 TensorImpl& Tensor::impl() const {
-  EMBER_CHECK(impl_ != nullptr, "use of an undefined Tensor");
+  EMBER_CHECK(impl_ != nullptr, "use of an undefined Tensor (default-constructed or moved-from: it has no data, "
+              "shape or dtype)");
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return sizes()[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "stride")]; }
+int64_t Tensor::size(int64_t d) const {
+  EMBER_CHECK(dim() > 0, "size: dim ", d, " asked of a 0-d tensor ", str());
+  return sizes()[wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::stride(int64_t d) const {
+  EMBER_CHECK(dim() > 0, "stride: dim ", d, " asked of a 0-d tensor ", str());
+  return strides()[wrap_dim(d, dim(), "stride")];
+}
 
 bool Tensor::is_contiguous() const {
   if (numel() == 0) return true;  // no element to be out of place (as in PyTorch)
@@ -65,8 +73,15 @@ void* Tensor::data_ptr() const {
 }
 
 double Tensor::item() const {
+  EMBER_CHECK(defined(), "item(): called on an undefined Tensor");
   EMBER_CHECK(numel() == 1, "item(): expected a tensor with one element, got ", str());
   return to_vector<double>()[0];
+}
+
+int64_t Tensor::item_int64() const {
+  EMBER_CHECK(defined(), "item(): called on an undefined Tensor");
+  EMBER_CHECK(numel() == 1, "item(): expected a tensor with one element, got ", str());
+  return to_vector<int64_t>()[0];
 }
 
 template <typename T>
@@ -83,15 +98,19 @@ template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 // ---------------------------------------------------------------- in-place writes
 
 namespace detail {
-void check_inplace_allowed(const Tensor& t, const char* op) {
+void begin_inplace_write(const Tensor& t, const char* op, bool repeated_writes_ok) {
+  EMBER_CHECK(t.defined(), op, ": the written-to tensor is undefined");
   EMBER_CHECK(!(autograd::GradMode::is_enabled() && t.requires_grad()), op,
               ": in-place write to a tensor that requires grad; wrap it in ember::NoGradGuard");
+  if (!repeated_writes_ok) check_no_internal_overlap(t, op);
+  t.bump_version();
 }
 }  // namespace detail
 
 Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
-  detail::check_inplace_allowed(*this, "copy_");
   EMBER_CHECK(src.defined(), "copy_: source is undefined");
+  if (!is_same(src)) check_no_partial_overlap(*this, src, "copy_");
+  detail::begin_inplace_write(*this, "copy_");
   Tensor source = src;
   if (src.sizes() != sizes()) {
     // Broadcast the source to our shape (a stride-0 view, no data moved).
@@ -113,7 +132,7 @@ Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
 }
 
 Tensor& Tensor::fill_(double value) {
-  detail::check_inplace_allowed(*this, "fill_");
+  detail::begin_inplace_write(*this, "fill_", /*repeated_writes_ok=*/true);
   EMBER_KERNEL(device(), fill, *this, value);
   return *this;
 }
@@ -160,6 +179,7 @@ Tensor& Tensor::set_name(const std::string& name) {
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
+  EMBER_CHECK(defined(), "backward: called on an undefined Tensor");
   autograd::backward({*this}, {gradient}, retain_graph);
 }
 
@@ -186,7 +206,7 @@ Tensor full(const Shape& sizes, double value, TensorOptions options) {
   bool requires_grad = options.requires_grad;
   options.requires_grad = false;
   Tensor t = empty(sizes, options);
-  t.fill_(value);
+  EMBER_KERNEL(t.device(), fill, t, value);  // a new tensor starts at version 0, as in PyTorch
   return requires_grad ? t.set_requires_grad(true) : t;
 }
 Tensor zeros(const Shape& sizes, TensorOptions options) { return full(sizes, 0.0, options); }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <ember/core/device.h>
@@ -76,8 +77,12 @@ class Tensor {
   }
   // The single value of a one-element tensor, as double (synchronises for CUDA tensors).
   double item() const;
+  // Integer T reads an int64 tensor exactly (a double holds integers up to 2^53 only).
   template <typename T>
-  T item() const { return static_cast<T>(item()); }
+  T item() const {
+    if constexpr (std::is_integral_v<T>) return static_cast<T>(item_int64());
+    else return static_cast<T>(item());
+  }
   // Contents as a host vector of T (converting the dtype), in logical (row-major) order.
   template <typename T>
   std::vector<T> to_vector() const;
@@ -101,10 +106,17 @@ class Tensor {
   Tensor to(Device device, bool non_blocking = false) const;
   Tensor to(DType dtype) const;
   Tensor clone() const;
-  // In place (not recorded by autograd; refused on tensors that need grad while grad mode is on).
+  // In place (not recorded by autograd; refused on tensors that need grad while grad mode is on,
+  // and where elements of the written tensor, or of it and its source, share memory in a way the
+  // result would depend on: an expanded view, or a shifted view of the source's storage).
   Tensor& copy_(const Tensor& src, bool non_blocking = false);
   Tensor& fill_(double value);
   Tensor& zero_();
+  // The version of this tensor's storage, advanced by each in-place write (torch's `_version`).
+  uint64_t version() const { return storage()->version(); }
+  // Marks the storage written: call after writing through data_ptr() yourself, so that autograd
+  // refuses a backward that saved these values (the library's in-place ops call it for you).
+  void bump_version() const { storage()->bump_version(); }
 
   // ---- autograd ----
   bool requires_grad() const { return impl().requires_grad; }
@@ -132,6 +144,7 @@ class Tensor {
 
  private:
   void check_dtype(DType expected) const;
+  int64_t item_int64() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -172,9 +185,11 @@ Tensor scalar_tensor(double value, TensorOptions options = {});
 namespace detail {
 // A new view on t's storage with the given geometry (no autograd; ops/view_ops wraps this).
 Tensor make_view(const Tensor& t, const Shape& sizes, const Shape& strides, int64_t offset);
-// In-place writes are not recorded by autograd: refused on a tensor that needs grad while grad
-// mode is on (copy_, fill_, add_, mul_ share this check).
-void check_inplace_allowed(const Tensor& t, const char* op);
+// The start of every in-place write to t by `op`: refuses it on a tensor that needs grad while
+// grad mode is on (in-place writes are not recorded by autograd) and, unless `repeated_writes_ok`
+// (a fill writes one value however often), on a view whose elements share memory; then bumps
+// t's version.
+void begin_inplace_write(const Tensor& t, const char* op, bool repeated_writes_ok = false);
 }  // namespace detail
 
 }  // namespace ember

@@ -42,12 +42,49 @@ Tensor gather_rows(const Tensor& src, const std::vector<int64_t>& idx, size_t be
   return out;
 }
 
+// Examples 0 .. size - 1 of a dataset, stacked: (size, ...data shape) and (size, ...target shape).
+Example stack_examples(const Dataset& dataset) {
+  const int64_t n = dataset.size();
+  EMBER_CHECK(n > 0, "DataLoader: the dataset is empty (size() is ", n, ")");
+  NoGradGuard no_grad;
+  TensorList data, targets;
+  Example first;
+  for (int64_t i = 0; i < n; ++i) {
+    Example example = dataset.get(i);
+    EMBER_CHECK(example.data.defined() && example.target.defined(), "DataLoader: example ", i,
+                " of the dataset has an undefined data or target tensor");
+    if (i == 0) first = example;
+    EMBER_CHECK(example.data.sizes() == first.data.sizes() && example.data.dtype() == first.data.dtype() &&
+                    example.target.sizes() == first.target.sizes() && example.target.dtype() == first.target.dtype(),
+                "DataLoader: example ", i, " of the dataset (data ", example.data.str(), ", target ",
+                example.target.str(), ") differs in shape or dtype from example 0 (data ", first.data.str(),
+                ", target ", first.target.str(), ")");
+    data.push_back(example.data.detach().unsqueeze(0));
+    targets.push_back(example.target.detach().unsqueeze(0));
+  }
+  return {cat(data, 0), cat(targets, 0)};
+}
+
 }  // namespace
 
-DataLoader::DataLoader(const TensorDataset& dataset, DataLoaderOptions options)
-    : DataLoader(dataset.data(), dataset.targets(), std::move(options)) {}
+DataLoader::DataLoader(const TensorDataset& dataset, DataLoaderOptions options) : options_(std::move(options)) {
+  init(dataset.data(), dataset.targets());
+}
 
 DataLoader::DataLoader(Tensor data, Tensor targets, DataLoaderOptions options) : options_(std::move(options)) {
+  init(std::move(data), std::move(targets));
+}
+
+DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options) : options_(std::move(options)) {
+  if (const auto* tensors = dynamic_cast<const TensorDataset*>(&dataset)) {
+    init(tensors->data(), tensors->targets());
+  } else {
+    Example all = stack_examples(dataset);
+    init(std::move(all.data), std::move(all.target));
+  }
+}
+
+void DataLoader::init(Tensor data, Tensor targets) {
   EMBER_CHECK(data.defined() && targets.defined() && data.dim() >= 1 && targets.dim() >= 1 &&
                   data.size(0) == targets.size(0),
               "DataLoader: data and targets need the same first dimension, got ", data.str(), " and ", targets.str());

@@ -1,5 +1,6 @@
 // DataLoader over an in-memory tensor dataset (e.g. MNIST images (N, 1, 28, 28) float and labels
-// (N) int64): batches in sequential or shuffled order (a new seeded permutation per epoch),
+// (N) int64; a TensorDataset, a (data, targets) pair, or any Dataset, whose examples are then read
+// once and stacked): batches in sequential or shuffled order (a new seeded permutation per epoch),
 // optionally sharded by a DistributedSampler. Two ways to feed a GPU:
 //  - host-resident (default): a background thread gathers the next batch into pinned host memory
 //    and copies it to the device asynchronously on its own stream while the current batch trains;
@@ -50,6 +51,10 @@ class DataLoader {
  public:
   DataLoader(const TensorDataset& dataset, DataLoaderOptions options);
   DataLoader(Tensor data, Tensor targets, DataLoaderOptions options);
+  // Any other Dataset: every example is read once, get(0) .. get(size() - 1), and stacked into two
+  // tensors (the examples' data must share one shape and dtype, and so must their targets); the
+  // loader then works as on a TensorDataset. The whole dataset is held in memory.
+  DataLoader(const Dataset& dataset, DataLoaderOptions options);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -83,6 +88,7 @@ class DataLoader {
   Iterator end() { return Iterator(nullptr); }
 
  private:
+  void init(Tensor data, Tensor targets);
   std::vector<int64_t> epoch_order(int64_t epoch) const;
   Batch make_batch(int64_t batch_index);  // from order_
   Batch gather_on_host(size_t begin, size_t end, bool to_device);

@@ -34,7 +34,8 @@ template <typename T> struct Div { T s; EMBER_HOST_DEVICE T operator()(T a, T b)
 template <typename T> struct ReluBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return x <= T(0) ? T(0) : g; } };
 template <typename T> struct SigmoidBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T y) const { return g * y * (T(1) - y); } };
 template <typename T> struct TanhBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T y) const { return g * (T(1) - y * y); } };
-template <typename T> struct PowBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return g * s * std::pow(x, s - T(1)); } };
+// d x^s = s x^(s-1), and 0 for s = 0 (x^0 is constant; s x^-1 would be 0 * inf at x = 0), as PyTorch.
+template <typename T> struct PowBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return s == T(0) ? T(0) : g * s * std::pow(x, s - T(1)); } };
 
 // Calls f(functor) with the functor of `op` for element type T.
 template <typename T, typename F>

@@ -25,6 +25,9 @@ struct MatrixLayout {
 };
 
 inline MatrixLayout matrix_layout(int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
+  // An empty matrix is never read (gemm returns early or writes the empty sum), whatever its
+  // strides; a leading dimension of at least max(cols, 1) is what BLAS would ask of it.
+  if (rows == 0 || cols == 0) return {true, false, std::max<int64_t>(cols, 1)};
   // Size-1 dimensions never step, so their stride is irrelevant.
   if ((cols == 1 || col_stride == 1) && (rows == 1 || row_stride >= std::max<int64_t>(cols, 1)))
     return {true, false, rows == 1 ? std::max<int64_t>(cols, 1) : row_stride};

@@ -90,9 +90,8 @@ void for_each_run(const StridedIndexer& ix, int64_t begin, int64_t end, F&& fn) 
 // steps over it as over one longer inner dim (stride[d] == stride[d + 1] * size[d + 1]): the same
 // element-to-offset map with fewer dims, so contiguous operands cost no division per element and
 // the host's runs (for_each_run) are as long as the layout allows.
+// At most kMaxDims dims may remain after merging (any number before).
 inline StridedIndexer make_indexer(const Shape& shape, const TensorList& operands) {
-  EMBER_CHECK(static_cast<int>(shape.size()) <= kMaxDims, "kernels support at most ", kMaxDims,
-              " dims, got ", shape_str(shape));
   EMBER_CHECK(static_cast<int>(operands.size()) <= kMaxOperands, "too many operands");
   const size_t count = operands.size();
   StridedIndexer ix;
@@ -107,6 +106,10 @@ inline StridedIndexer make_indexer(const Shape& shape, const TensorList& operand
       for (size_t k = 0; k < count; ++k) ix.strides[k][last] = operands[k].strides()[d];
       continue;
     }
+    EMBER_CHECK(ix.ndim < kMaxDims, "strided kernels walk at most ", kMaxDims,
+                " dims that do not merge into one, got operands of shape ", shape_str(shape), " with strides ",
+                shape_str(operands[0].strides()), (count > 1 ? " and " : ""),
+                (count > 1 ? shape_str(operands[1].strides()) : ""));
     ix.sizes[ix.ndim] = shape[d];
     for (size_t k = 0; k < count; ++k) ix.strides[k][ix.ndim] = operands[k].strides()[d];
     ++ix.ndim;

@@ -26,19 +26,37 @@ void rebind_data(const Tensor& target, const Tensor& source) {
   impl.dtype = source.dtype();
 }
 
+// The first (name, tensor) of each tensor.
+NamedTensors without_repeats(NamedTensors all) {
+  NamedTensors out;
+  std::set<const TensorImpl*> seen;
+  for (auto& named : all) {
+    if (seen.insert(&named.second.impl()).second) out.push_back(std::move(named));
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor Module::forward(const Tensor& /*input*/) {
   EMBER_FAIL(type_name_, ": this module has no forward(Tensor); call its own forward overload");
 }
 
+void Module::collect_parameters(const std::string& prefix, NamedTensors& out) const {
+  for (auto& [name, tensor] : parameters_) out.emplace_back(join_name(prefix, name), tensor);
+  for (const auto& [child_name, child] : children_) child->collect_parameters(join_name(prefix, child_name), out);
+}
+
+void Module::collect_buffers(const std::string& prefix, NamedTensors& out) const {
+  for (auto& [name, tensor] : buffers_) out.emplace_back(join_name(prefix, name), tensor);
+  for (const auto& [child_name, child] : children_) child->collect_buffers(join_name(prefix, child_name), out);
+}
+
 NamedTensors Module::named_parameters(bool recurse) const {
-  NamedTensors out = parameters_;
-  if (!recurse) return out;
-  for (const auto& [child_name, child] : children_) {
-    for (auto& [name, tensor] : child->named_parameters(true)) out.emplace_back(join_name(child_name, name), tensor);
-  }
-  return out;
+  if (!recurse) return without_repeats(parameters_);
+  NamedTensors all;
+  collect_parameters("", all);
+  return without_repeats(std::move(all));
 }
 
 TensorList Module::parameters(bool recurse) const {
@@ -48,12 +66,10 @@ TensorList Module::parameters(bool recurse) const {
 }
 
 NamedTensors Module::named_buffers(bool recurse) const {
-  NamedTensors out = buffers_;
-  if (!recurse) return out;
-  for (const auto& [child_name, child] : children_) {
-    for (auto& [name, tensor] : child->named_buffers(true)) out.emplace_back(join_name(child_name, name), tensor);
-  }
-  return out;
+  if (!recurse) return without_repeats(buffers_);
+  NamedTensors all;
+  collect_buffers("", all);
+  return without_repeats(std::move(all));
 }
 
 void Module::train(bool on) {
@@ -89,15 +105,19 @@ void Module::zero_grad(bool set_to_none) {
 }
 
 std::map<std::string, Tensor> Module::state_dict() const {
+  NamedTensors all;
+  collect_parameters("", all);
+  collect_buffers("", all);
   std::map<std::string, Tensor> out;
-  for (auto& [name, tensor] : named_parameters()) out[name] = tensor.detach();
-  for (auto& [name, tensor] : named_buffers()) out[name] = tensor.detach();
+  for (auto& [name, tensor] : all) out[name] = tensor.detach();
   return out;
 }
 
 void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
-  NamedTensors own = named_parameters();
-  for (auto& named : named_buffers()) own.push_back(named);
+  // Every name, a shared tensor's included (it is then written once per name, in order).
+  NamedTensors own;
+  collect_parameters("", own);
+  collect_buffers("", own);
   std::set<std::string> own_names;
   for (auto& [name, tensor] : own) own_names.insert(name);
   if (strict) {
@@ -141,12 +161,30 @@ std::string Module::describe(int indent) const {
   return out.str();
 }
 
+void Module::check_new_name(const char* kind, const std::string& name) const {
+  EMBER_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name_, ": ", kind,
+              " names must be non-empty and contain no '.', got '", name, "'");
+  auto used = [&](const auto& entries) {
+    for (const auto& entry : entries) {
+      if (entry.first == name) return true;
+    }
+    return false;
+  };
+  const char* taken = used(parameters_) ? "a parameter"
+                      : used(buffers_)  ? "a buffer"
+                      : used(children_) ? "a submodule"
+                                        : nullptr;
+  EMBER_CHECK(taken == nullptr, type_name_, ": cannot register ", kind, " '", name, "': ", taken,
+              " of that name already exists");
+}
+
+void Module::check_new_submodule(const std::string& name, const Module* module) const {
+  check_new_name("submodule", name);
+  EMBER_CHECK(module != nullptr, type_name_, ": submodule '", name, "' is null");
+}
+
 Tensor& Module::register_parameter(const std::string& name, Tensor value, bool requires_grad) {
-  EMBER_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name_,
-              ": parameter names must be non-empty and contain no '.', got '", name, "'");
-  for (auto& existing : parameters_) {
-    EMBER_CHECK(existing.first != name, type_name_, ": parameter '", name, "' is already registered");
-  }
+  check_new_name("parameter", name);
   EMBER_CHECK(value.defined(), type_name_, ": parameter '", name, "' is undefined");
   Tensor leaf = value.is_leaf() ? value : value.detach();
   if (requires_grad) leaf.set_requires_grad(true);
@@ -155,11 +193,7 @@ Tensor& Module::register_parameter(const std::string& name, Tensor value, bool r
 }
 
 Tensor& Module::register_buffer(const std::string& name, Tensor value) {
-  EMBER_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name_,
-              ": buffer names must be non-empty and contain no '.', got '", name, "'");
-  for (auto& existing : buffers_) {
-    EMBER_CHECK(existing.first != name, type_name_, ": buffer '", name, "' is already registered");
-  }
+  check_new_name("buffer", name);
   buffers_.emplace_back(name, value);
   return buffers_.back().second;
 }

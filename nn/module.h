@@ -25,7 +25,9 @@ class Module : public std::enable_shared_from_this<Module> {
   virtual Tensor forward(const Tensor& input);
   Tensor operator()(const Tensor& input) { return forward(input); }
 
-  // In registration order, recursing into submodules (this module's own first).
+  // In registration order, recursing into submodules (this module's own first). A tensor
+  // registered under several names (tied weights, a submodule used twice) is listed once, under
+  // its first name, as in PyTorch; state_dict() keeps every name.
   NamedTensors named_parameters(bool recurse = true) const;
   TensorList parameters(bool recurse = true) const;
   NamedTensors named_buffers(bool recurse = true) const;
@@ -41,8 +43,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // set_to_none drops them instead.
   void zero_grad(bool set_to_none = false);
 
-  // Parameters and buffers by dotted name; load_state_dict copies values in place and checks
-  // that names, shapes and dtypes match (strict: no missing or unexpected keys).
+  // Parameters and buffers by dotted name, every name of a shared tensor included (as PyTorch's);
+  // load_state_dict copies values in place and checks that names, shapes and dtypes match
+  // (strict: no missing or unexpected keys).
   std::map<std::string, Tensor> state_dict() const;
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
@@ -52,10 +55,13 @@ class Module : public std::enable_shared_from_this<Module> {
   virtual std::string extra_repr() const { return ""; }
 
  protected:
+  // A name may be registered once, as a parameter, a buffer or a submodule: a second registration
+  // of a name this module already uses throws (PyTorch: "attribute '...' already exists").
   Tensor& register_parameter(const std::string& name, Tensor value, bool requires_grad = true);
   Tensor& register_buffer(const std::string& name, Tensor value);
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    check_new_submodule(name, module.get());
     children_.emplace_back(name, module);
     return module;
   }
@@ -63,6 +69,13 @@ class Module : public std::enable_shared_from_this<Module> {
   void replace_parameter(const std::string& name, Tensor value);
 
  private:
+  // Refuses an empty or dotted name, or one this module already uses for anything.
+  void check_new_name(const char* kind, const std::string& name) const;
+  void check_new_submodule(const std::string& name, const Module* module) const;
+  // Every (name, tensor), a shared tensor under each of its names.
+  void collect_parameters(const std::string& prefix, NamedTensors& out) const;
+  void collect_buffers(const std::string& prefix, NamedTensors& out) const;
+
   std::string type_name_;
   bool training_ = true;
   NamedTensors parameters_;

@@ -2,6 +2,7 @@
 //   d(a+b) = (g, g)        d(a-b) = (g, -g)
 //   d(a*b) = (g*b, g*a)    d(a/b) = (g/b, -g*a/b^2)
 // Gradients of broadcast inputs are summed back to the input's shape (sum_to).
+#include <ember/core/memory_overlap.h>
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/elementwise.h>
 #include <ember/ops/op_utils.h>
@@ -30,7 +31,8 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, double scal
   ops::check_floating(name, a);
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   Tensor out = ops::empty_as(a, shape);
-  EMBER_KERNEL(a.device(), binary, op, ops::broadcast_view(a, shape), ops::broadcast_view(b, shape), out, scalar);
+  EMBER_KERNEL(a.device(), binary, op, ops::broadcast_view(a, shape, name), ops::broadcast_view(b, shape, name), out,
+               scalar);
   return out;
 }
 
@@ -38,8 +40,8 @@ class BinaryBackward : public autograd::Node {
  public:
   BinaryBackward(BinaryOp op, const Tensor& a, const Tensor& b) : op_(op), a_shape_(a.sizes()), b_shape_(b.sizes()) {
     if (op == BinaryOp::Mul || op == BinaryOp::Div) {
-      a_ = a.detach();
-      b_ = b.detach();
+      a_ = save(a);
+      b_ = save(b);
     }
   }
   std::string name() const override { return std::string(op_name(op_)) + "Backward"; }
@@ -90,19 +92,24 @@ Tensor eq(const Tensor& a, const Tensor& b) {
   ops::check_same_device_dtype("eq", {{"self", &a}, {"other", &b}});
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), "eq");
   Tensor out = empty(shape, TensorOptions(kUInt8).with_device(a.device()));
-  EMBER_KERNEL(a.device(), binary, BinaryOp::Eq, ops::broadcast_view(a, shape), ops::broadcast_view(b, shape), out, 0.0);
+  EMBER_KERNEL(a.device(), binary, BinaryOp::Eq, ops::broadcast_view(a, shape, "eq"), ops::broadcast_view(b, shape, "eq"), out,
+               0.0);
   return out;
 }
 
 Tensor Tensor::add_(const Tensor& other, double alpha) {
-  detail::check_inplace_allowed(*this, "add_");
   ops::check_same_device_dtype("add_", {{"self", this}, {"other", &other}});
-  EMBER_KERNEL(device(), axpy, ops::broadcast_view(other, sizes()), *this, alpha);
+  ops::check_floating("add_", *this);
+  Tensor broadcast_other = ops::broadcast_view(other, sizes(), "add_");
+  if (!is_same(other)) check_no_partial_overlap(*this, other, "add_");
+  detail::begin_inplace_write(*this, "add_");
+  EMBER_KERNEL(device(), axpy, broadcast_other, *this, alpha);
   return *this;
 }
 
 Tensor Tensor::mul_(double value) {
-  detail::check_inplace_allowed(*this, "mul_");
+  ops::check_floating("mul_", *this);
+  detail::begin_inplace_write(*this, "mul_");
   EMBER_KERNEL(device(), unary, kernels::UnaryOp::MulScalar, *this, *this, value);
   return *this;
 }

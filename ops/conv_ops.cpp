@@ -12,14 +12,17 @@ namespace ember {
 
 namespace {
 
+// The number of window positions, or 0 when the dilated kernel does not fit the padded input
+// (C++ division rounds a negative span toward zero, which would count one position).
 int64_t conv_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dil) {
-  return (in + 2 * pad - dil * (kernel - 1) - 1) / stride + 1;
+  const int64_t span = in + 2 * pad - dil * (kernel - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
 }
 
 class Conv2dBackward : public autograd::Node {
  public:
   Conv2dBackward(const Tensor& x, const Tensor& weight, const Conv2dParams& params)
-      : x_(x.detach()), weight_(weight.detach()), params_(params) {}
+      : x_(save(x)), weight_(save(weight)), params_(params) {}
   std::string name() const override { return "Conv2dBackward"; }
   void release_saved() override {
     x_ = Tensor();

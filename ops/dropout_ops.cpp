@@ -13,7 +13,7 @@ namespace {
 
 class DropoutBackward : public autograd::Node {
  public:
-  DropoutBackward(const Tensor& mask, double scale) : mask_(mask.detach()), scale_(scale) {}
+  DropoutBackward(const Tensor& mask, double scale) : mask_(save(mask)), scale_(scale) {}
   std::string name() const override { return "DropoutBackward"; }
   void release_saved() override { mask_ = Tensor(); }
   TensorList apply(TensorList&& grads) override {

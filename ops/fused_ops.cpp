@@ -19,7 +19,7 @@ namespace {
 
 class BiasReluBackward : public autograd::Node {
  public:
-  explicit BiasReluBackward(const Tensor& out) : out_(out.detach()) {}
+  explicit BiasReluBackward(const Tensor& out) : out_(save(out)) {}
   std::string name() const override { return "BiasReluBackward"; }
   void release_saved() override { out_ = Tensor(); }
   TensorList apply(TensorList&& grads) override {

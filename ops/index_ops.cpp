@@ -27,7 +27,7 @@ Around around(const Shape& sizes, int64_t d) {
 class IndexSelectBackward : public autograd::Node {
  public:
   IndexSelectBackward(Shape input_shape, int64_t dim, const Tensor& index)
-      : input_shape_(std::move(input_shape)), dim_(dim), index_(index.detach()) {}
+      : input_shape_(std::move(input_shape)), dim_(dim), index_(save(index)) {}
   std::string name() const override { return "IndexSelectBackward"; }
   void release_saved() override { index_ = Tensor(); }
   TensorList apply(TensorList&& grads) override {

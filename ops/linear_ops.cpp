@@ -34,7 +34,7 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
 
 class MatmulBackward : public autograd::Node {
  public:
-  MatmulBackward(const Tensor& a, const Tensor& b) : a_(a.detach()), b_(b.detach()) {}
+  MatmulBackward(const Tensor& a, const Tensor& b) : a_(save(a)), b_(save(b)) {}
   std::string name() const override { return "MatmulBackward"; }
   void release_saved() override {
     a_ = Tensor();
@@ -53,7 +53,7 @@ class MatmulBackward : public autograd::Node {
 
 class LinearBackward : public autograd::Node {
  public:
-  LinearBackward(const Tensor& x, const Tensor& weight) : x_(x.detach()), weight_(weight.detach()) {}
+  LinearBackward(const Tensor& x, const Tensor& weight) : x_(save(x)), weight_(save(weight)) {}
   std::string name() const override { return "LinearBackward"; }
   void release_saved() override {
     x_ = Tensor();
@@ -102,7 +102,7 @@ void check_linear_args(const char* op, const Tensor& x, const Tensor& weight, co
 class LinearReluBackward : public autograd::Node {
  public:
   LinearReluBackward(const Tensor& x, const Tensor& weight, const Tensor& out)
-      : x_(x.detach()), weight_(weight.detach()), out_(out.detach()) {}
+      : x_(save(x)), weight_(save(weight)), out_(save(out)) {}
   std::string name() const override { return "LinearReluBackward"; }
   void release_saved() override {
     x_ = Tensor();

@@ -60,7 +60,7 @@ RowGrad row_grad(const Tensor& g, Reduction reduction, int64_t rows) {
 class CrossEntropyBackward : public autograd::Node {
  public:
   CrossEntropyBackward(const Tensor& logits, const Tensor& target, const Tensor& lse, Reduction reduction)
-      : logits_(logits.detach()), target_(target.detach()), lse_(lse.detach()), reduction_(reduction) {}
+      : logits_(save(logits)), target_(save(target)), lse_(save(lse)), reduction_(reduction) {}
   std::string name() const override { return "CrossEntropyBackward"; }
   void release_saved() override {
     logits_ = Tensor();
@@ -85,7 +85,7 @@ class CrossEntropyBackward : public autograd::Node {
 class NllLossBackward : public autograd::Node {
  public:
   NllLossBackward(const Tensor& log_probs, const Tensor& target, Reduction reduction)
-      : shape_(log_probs.sizes()), dtype_(log_probs.dtype()), device_(log_probs.device()), target_(target.detach()),
+      : shape_(log_probs.sizes()), dtype_(log_probs.dtype()), device_(log_probs.device()), target_(save(target)),
         reduction_(reduction) {}
   std::string name() const override { return "NllLossBackward"; }
   void release_saved() override { target_ = Tensor(); }

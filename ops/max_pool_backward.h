@@ -17,8 +17,8 @@ class MaxPool2dBackward : public autograd::Node {
  public:
   MaxPool2dBackward(std::string name, const Tensor& indices, Shape input_shape, const kernels::PoolParams& params,
                     const Tensor& out_for_bias = Tensor())
-      : name_(std::move(name)), indices_(indices.detach()), input_shape_(std::move(input_shape)), params_(params),
-        out_(out_for_bias.defined() ? out_for_bias.detach() : Tensor()) {}
+      : name_(std::move(name)), indices_(save(indices)), input_shape_(std::move(input_shape)), params_(params),
+        out_(save(out_for_bias)) {}
   std::string name() const override { return name_; }
   void release_saved() override {
     indices_ = Tensor();

@@ -37,13 +37,13 @@ Tensor empty_as(const Tensor& t, const Shape& sizes) {
   return empty(sizes, TensorOptions(t.dtype()).with_device(t.device()));
 }
 
-Tensor broadcast_view(const Tensor& t, const Shape& sizes) {
+Tensor broadcast_view(const Tensor& t, const Shape& sizes, const char* op) {
   if (t.sizes() == sizes) return t;
   Shape strides(sizes.size(), 0);
   int64_t lead = static_cast<int64_t>(sizes.size()) - t.dim();
-  EMBER_CHECK(lead >= 0, "broadcast: cannot broadcast ", shape_str(t.sizes()), " to ", shape_str(sizes));
+  EMBER_CHECK(lead >= 0, op, ": cannot broadcast ", shape_str(t.sizes()), " to ", shape_str(sizes));
   for (int64_t i = 0; i < t.dim(); ++i) {
-    EMBER_CHECK(t.sizes()[i] == sizes[lead + i] || t.sizes()[i] == 1, "broadcast: cannot broadcast ",
+    EMBER_CHECK(t.sizes()[i] == sizes[lead + i] || t.sizes()[i] == 1, op, ": cannot broadcast ",
                 shape_str(t.sizes()), " to ", shape_str(sizes));
     strides[lead + i] = t.sizes()[i] == 1 ? 0 : t.strides()[i];
   }

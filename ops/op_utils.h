@@ -19,7 +19,7 @@ void check_dim(const char* op, const Tensor& t, int64_t expected_dim, const char
 
 // A new contiguous tensor of the given shape with t's dtype and device.
 Tensor empty_as(const Tensor& t, const Shape& sizes);
-// t broadcast to `sizes` as a stride-0 view (no autograd, no copy).
-Tensor broadcast_view(const Tensor& t, const Shape& sizes);
+// t broadcast to `sizes` as a stride-0 view (no autograd, no copy); errors name `op`.
+Tensor broadcast_view(const Tensor& t, const Shape& sizes, const char* op);
 
 }  // namespace ember::ops

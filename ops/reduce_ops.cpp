@@ -18,11 +18,13 @@ namespace {
 
 using kernels::ReduceGeometry;
 
-// Which dims of `t` are reduced; an empty list means all of them.
+// Which dims of `t` are reduced; an empty list means all of them. A 0-d tensor takes dim 0 or -1
+// and reduces to itself, as in PyTorch.
 std::vector<bool> reduced_dims(const Tensor& t, const Shape& dims, const char* op) {
   std::vector<bool> mask(static_cast<size_t>(t.dim()), dims.empty());
   for (int64_t d : dims) {
     int64_t w = wrap_dim(d, t.dim(), op);
+    if (t.dim() == 0) continue;
     EMBER_CHECK(!mask[w], op, ": dim ", d, " appears twice in ", shape_str(dims), " for ", t.str());
     mask[w] = true;
   }
@@ -110,7 +112,7 @@ Tensor sum_impl(const Tensor& a, const Shape& dims, bool keepdim, bool is_mean) 
 class MaxBackward : public autograd::Node {
  public:
   MaxBackward(Shape input_shape, ReduceGeometry geometry, const Tensor& indices)
-      : input_shape_(std::move(input_shape)), geometry_(geometry), indices_(indices.detach()) {}
+      : input_shape_(std::move(input_shape)), geometry_(geometry), indices_(save(indices)) {}
   std::string name() const override { return "MaxBackward"; }
   void release_saved() override { indices_ = Tensor(); }
   TensorList apply(TensorList&& grads) override {
@@ -142,7 +144,10 @@ Tensor Tensor::mean(const Shape& dims, bool keepdim) const { return ember::mean(
 std::pair<Tensor, Tensor> max(const Tensor& a, int64_t dim, bool keepdim) {
   EMBER_CHECK(a.defined(), "max: argument 'self' is undefined");
   ops::check_floating("max", a);
-  EMBER_CHECK(a.dim() > 0, "max: expected a tensor with at least one dim, got ", a.str());
+  if (a.dim() == 0) {  // dim 0 or -1 of a 0-d tensor: the value itself at index 0, as in PyTorch
+    wrap_dim(dim, 0, "max");
+    return max(a.reshape({1}), 0, /*keepdim=*/false);
+  }
   int64_t d = wrap_dim(dim, a.dim(), "max");
   EMBER_CHECK(a.size(d) > 0, "max: cannot reduce dim ", dim, " of size 0 of ", a.str());
   ReduceLayout layout = layout_for(a, reduced_dims(a, {d}, "max"));

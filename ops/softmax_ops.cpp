@@ -25,7 +25,7 @@ ReduceGeometry geometry_along(const Shape& sizes, int64_t d) {
 class SoftmaxBackward : public autograd::Node {
  public:
   SoftmaxBackward(const Tensor& out, ReduceGeometry geometry, bool log)
-      : out_(out.detach()), geometry_(geometry), log_(log) {}
+      : out_(save(out)), geometry_(geometry), log_(log) {}
   std::string name() const override { return log_ ? "LogSoftmaxBackward" : "SoftmaxBackward"; }
   void release_saved() override { out_ = Tensor(); }
   TensorList apply(TensorList&& grads) override {

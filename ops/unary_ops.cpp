@@ -47,8 +47,8 @@ class UnaryBackward : public autograd::Node {
  public:
   UnaryBackward(UnaryOp op, double scalar, const Tensor& x, const Tensor& y) : op_(op), scalar_(scalar) {
     switch (op) {
-      case UnaryOp::Log: case UnaryOp::Relu: case UnaryOp::Pow: saved_ = x.detach(); break;
-      case UnaryOp::Exp: case UnaryOp::Sqrt: case UnaryOp::Sigmoid: case UnaryOp::Tanh: saved_ = y.detach(); break;
+      case UnaryOp::Log: case UnaryOp::Relu: case UnaryOp::Pow: saved_ = save(x); break;
+      case UnaryOp::Exp: case UnaryOp::Sqrt: case UnaryOp::Sigmoid: case UnaryOp::Tanh: saved_ = save(y); break;
       default: break;
     }
   }

@@ -126,6 +126,11 @@ Tensor Tensor::permute(const Shape& dims) const {
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
+  if (dim() == 0) {  // dims 0 and -1 of a 0-d tensor name the tensor itself, as in PyTorch
+    wrap_dim(dim0, 0, "transpose");
+    wrap_dim(dim1, 0, "transpose");
+    return permute({});
+  }
   Shape dims(dim());
   std::iota(dims.begin(), dims.end(), 0);
   std::swap(dims[wrap_dim(dim0, dim(), "transpose")], dims[wrap_dim(dim1, dim(), "transpose")]);
@@ -133,6 +138,7 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  EMBER_CHECK(dim() > 0, "slice: cannot be applied to a 0-d tensor ", str());
   d = wrap_dim(d, dim(), "slice");
   int64_t n = sizes()[d];
   EMBER_CHECK(step > 0, "slice: step must be positive, got ", step);
@@ -153,13 +159,19 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  EMBER_CHECK(dim() > 0, "narrow: cannot be applied to a 0-d tensor ", str());
   int64_t w = wrap_dim(d, dim(), "narrow");
-  EMBER_CHECK(start >= 0 && length >= 0 && start + length <= sizes()[w], "narrow: range [", start, ", ", start + length,
+  // A negative start counts from the end, as in PyTorch.
+  EMBER_CHECK(start >= -sizes()[w] && start <= sizes()[w], "narrow: start ", start, " out of range for dim ", d, " of ",
+              str());
+  if (start < 0) start += sizes()[w];
+  EMBER_CHECK(length >= 0 && start + length <= sizes()[w], "narrow: range [", start, ", ", start + length,
               ") out of bounds for dim ", d, " of ", str());
   return slice(w, start, start + length);
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  EMBER_CHECK(dim() > 0, "select: cannot be applied to a 0-d tensor ", str());
   int64_t w = wrap_dim(d, dim(), "select");
   int64_t n = sizes()[w];
   EMBER_CHECK(index >= -n && index < n, "select: index ", index, " out of range for dim ", d, " of ", str());
@@ -171,9 +183,12 @@ Tensor Tensor::expand(const Shape& new_sizes) const {
   Shape target = new_sizes;
   int64_t lead = static_cast<int64_t>(target.size()) - dim();
   EMBER_CHECK(lead >= 0, "expand: cannot expand ", str(), " to ", shape_str(new_sizes));
+  for (int64_t i = 0; i < lead; ++i)
+    EMBER_CHECK(target[i] >= 0, "expand: size ", target[i], " of new leading dim ", i, " in ", shape_str(new_sizes),
+                " for ", str(), " (-1 keeps an existing dim only)");
   for (int64_t i = 0; i < dim(); ++i)
     if (target[lead + i] == -1) target[lead + i] = sizes()[i];
-  Tensor view = ops::broadcast_view(*this, target);
+  Tensor view = ops::broadcast_view(*this, target, "expand");
   Shape input_sizes = sizes();
   return record_view(*this, view, "ExpandBackward", [input_sizes](const Tensor& g) { return sum_to(g, input_sizes); });
 }
@@ -191,7 +206,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 
 Tensor Tensor::squeeze(int64_t d) const {
   d = wrap_dim(d, dim(), "squeeze");
-  if (sizes()[d] != 1) return *this;
+  if (dim() == 0 || sizes()[d] != 1) return *this;
   Shape new_sizes = sizes(), new_strides = strides();
   new_sizes.erase(new_sizes.begin() + d);
   new_strides.erase(new_strides.begin() + d);

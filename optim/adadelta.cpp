@@ -35,6 +35,7 @@ void Adadelta::step() {
     Device device = slots.front().param.device();
     if (options_.capturable_) EMBER_KERNEL(device, increment_step, slots);
     EMBER_KERNEL(device, adadelta_update, slots, hyper);
+    mark_updated(group);
   }
 }
 

@@ -14,10 +14,17 @@ void check_options(const AdamOptions& options, const std::string& name) {
   EMBER_CHECK(options.eps_ >= 0.0 && options.weight_decay_ >= 0.0, name, ": eps (", options.eps_,
               ") and weight_decay (", options.weight_decay_, ") must be >= 0");
 }
+// weight_decay_ NaN: not given, so the optimizer's default.
+AdamOptions with_default_weight_decay(AdamOptions options, bool decoupled) {
+  if (std::isnan(options.weight_decay_)) options.weight_decay_ = decoupled ? 1e-2 : 0.0;
+  return options;
+}
 }  // namespace
 
 Adam::Adam(TensorList parameters, const AdamOptions& options, bool decoupled, std::string name)
-    : Optimizer(std::move(parameters), options.lr_, name), options_(options), decoupled_(decoupled) {
+    : Optimizer(std::move(parameters), options.lr_, name),
+      options_(with_default_weight_decay(options, decoupled)),
+      decoupled_(decoupled) {
   check_options(options_, this->name());
 }
 
@@ -44,6 +51,7 @@ void Adam::step() {
     Device device = slots.front().param.device();
     if (options_.capturable_) EMBER_KERNEL(device, increment_step, slots);
     EMBER_KERNEL(device, adam_update, slots, hyper);
+    mark_updated(group);
   }
 }
 

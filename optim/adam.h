@@ -1,6 +1,8 @@
 // Adam and AdamW with PyTorch's semantics: bias-corrected moment estimates; Adam adds weight decay
 // to the gradient, AdamW decays the parameter directly (p *= 1 - lr * weight_decay).
 #pragma once
+#include <limits>
+
 #include <ember/optim/optimizer.h>
 
 namespace ember::optim {
@@ -16,7 +18,9 @@ struct AdamOptions {
   AdamOptions& capturable(bool c) { capturable_ = c; return *this; }
   double lr_;
   double beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8;
-  double weight_decay_ = 0.0;  // AdamW's default is 1e-2: AdamW sets it unless given
+  // Unset (NaN) means the optimizer's default, as in PyTorch: 0 for Adam, 1e-2 for AdamW. An
+  // explicit value, 0 included, is kept; an optimizer's options() holds the value in use.
+  double weight_decay_ = std::numeric_limits<double>::quiet_NaN();
   bool capturable_ = false;
 };
 
@@ -37,6 +41,7 @@ class Adam : public Optimizer {
   bool decoupled_;
 };
 
+// Unless the options set weight_decay, AdamW decays by 1e-2 (torch.optim.AdamW's default).
 class AdamW : public Adam {
  public:
   AdamW(TensorList parameters, const AdamOptions& options) : Adam(std::move(parameters), options, true, "AdamW") {}

@@ -7,8 +7,10 @@
 namespace ember::optim {
 
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
-    : optimizer_(optimizer), step_size_(step_size), gamma_(gamma), base_lr_(optimizer.lr()) {
+    : optimizer_(optimizer), step_size_(step_size), gamma_(gamma) {
   EMBER_CHECK(step_size > 0, "StepLR: step_size must be positive, got ", step_size);
+  if (!optimizer_.initial_lr()) optimizer_.set_initial_lr(optimizer_.lr());
+  base_lr_ = *optimizer_.initial_lr();
 }
 
 void StepLR::step() { set_epoch(epoch_ + 1); }

@@ -1,4 +1,7 @@
-// StepLR: lr = base_lr * gamma^(epoch / step_size) (integer division), like torch's StepLR.
+// StepLR: lr = base_lr * gamma^(epoch / step_size) (integer division), like torch's StepLR. base_lr
+// is the optimizer's initial_lr (set to its lr of the moment if no scheduler set it before, as
+// PyTorch's param_group.setdefault("initial_lr", lr)): a StepLR made after loading a checkpoint
+// starts from the lr the run started with, not from the restored (decayed) one.
 #pragma once
 #include <cstdint>
 
@@ -13,6 +16,7 @@ class StepLR {
   void step();
   int64_t last_epoch() const { return epoch_; }
   double get_last_lr() const { return optimizer_.lr(); }
+  double base_lr() const { return base_lr_; }
   // Restores the schedule at `epoch` (e.g. after loading a checkpoint) and sets the lr to match.
   void set_epoch(int64_t epoch);
 

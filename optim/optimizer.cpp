@@ -13,12 +13,21 @@ Optimizer::Optimizer(TensorList parameters, double lr, std::string name)
     EMBER_CHECK(p.defined() && is_floating(p.dtype()), name_, ": parameter ", i, " must be a defined floating tensor");
     EMBER_CHECK(p.is_leaf() && p.requires_grad(), name_, ": parameter ", i,
                 " must be a leaf that requires grad, got ", p.str());
+    for (size_t j = 0; j < i; ++j) {
+      EMBER_CHECK(!parameters_[j].is_same(p), name_, ": parameters ", j, " and ", i,
+                  " are the same tensor (it would be updated twice per step)");
+    }
   }
 }
 
 void Optimizer::set_lr(double lr) {
   EMBER_CHECK(lr >= 0.0, name_, ": learning rate must be >= 0, got ", lr);
   lr_ = lr;
+}
+
+void Optimizer::set_initial_lr(double lr) {
+  EMBER_CHECK(lr >= 0.0, name_, ": initial learning rate must be >= 0, got ", lr);
+  initial_lr_ = lr;
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
@@ -61,6 +70,10 @@ Tensor Optimizer::contiguous_grad(size_t i) const {
   return grad.contiguous();
 }
 
+void Optimizer::mark_updated(const std::vector<size_t>& group) const {
+  for (size_t i : group) parameters_[i].bump_version();
+}
+
 Optimizer::ParamState& Optimizer::advance_state(size_t i, bool two_states, bool device_step) {
   ParamState& s = state_[i];
   const Tensor& p = parameters_[i];
@@ -78,6 +91,7 @@ Optimizer::ParamState& Optimizer::advance_state(size_t i, bool two_states, bool 
 OptimizerState Optimizer::state_dict() const {
   OptimizerState out;
   out.scalars["lr"] = lr_;
+  out.scalars["initial_lr"] = initial_lr_.value_or(lr_);
   for (auto& [key, value] : hyper_scalars()) out.scalars[key] = value;
   auto [name1, name2] = slot_names();
   for (size_t i = 0; i < state_.size(); ++i) {
@@ -121,9 +135,17 @@ void Optimizer::load_state_dict(const OptimizerState& state) {
     EMBER_CHECK(known.count(key), name_, ".load_state_dict: unexpected state tensor '", key,
                 "' (the optimizer has ", parameters_.size(), " parameters)");
   }
+  auto initial_lr = state.scalars.find("initial_lr");
+  if (initial_lr != state.scalars.end()) {
+    EMBER_CHECK(initial_lr->second >= 0.0, name_, ".load_state_dict: initial_lr must be >= 0, got ",
+                initial_lr->second);
+  }
   auto lr = state.scalars.find("lr");
+  double before = lr_;
   if (lr != state.scalars.end()) set_lr(lr->second);
   set_hyper_scalars(state.scalars);
+  if (initial_lr != state.scalars.end()) initial_lr_ = initial_lr->second;
+  else if (!initial_lr_) initial_lr_ = before;  // a state saved before Ember kept initial_lr
   state_ = std::move(loaded);
 }
 

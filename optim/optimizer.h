@@ -3,6 +3,7 @@
 // step that sees the parameter's gradient, as in PyTorch.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,7 @@
 namespace ember::optim {
 
 // Optimizer state as named tensors ("<param index>.<slot>", e.g. "0.momentum_buffer") and named
-// scalars ("lr", "<param index>.step").
+// scalars ("lr", "initial_lr", "<param index>.step").
 struct OptimizerState {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, double> scalars;
@@ -30,12 +31,21 @@ class Optimizer {
 
   double lr() const { return lr_; }
   void set_lr(double lr);
+  // The lr a schedule starts from (PyTorch's param_group["initial_lr"]): unset until the first
+  // scheduler made on this optimizer sets it to the lr of that moment. state_dict saves it as the
+  // scalar "initial_lr" (the current lr while unset) and load_state_dict restores it, so that a
+  // scheduler made after loading starts from the first run's lr, not the decayed one. A state
+  // without it (saved before Ember kept it) leaves it as it was or, when unset, sets it to the lr
+  // the optimizer had before loading: the one it was made with, for a run resumed with its options.
+  std::optional<double> initial_lr() const { return initial_lr_; }
+  void set_initial_lr(double lr);
   const TensorList& parameters() const { return parameters_; }
   const std::string& name() const { return name_; }
 
   OptimizerState state_dict() const;
   // Restores state saved by state_dict() of an optimizer of the same kind over parameters of the
-  // same shapes; throws naming the first key that does not fit.
+  // same shapes (and the lr, initial_lr and hyperparameters); throws naming the first key that
+  // does not fit.
   void load_state_dict(const OptimizerState& state);
 
  protected:
@@ -70,6 +80,9 @@ class Optimizer {
   // first use, and the step count advanced. device_step: the count is step_tensor instead,
   // created from `step` on first use and left for the caller's kernel to advance.
   ParamState& advance_state(size_t i, bool two_states, bool device_step = false);
+  // Call after a group's update kernel: its parameters were written in place, so a graph that
+  // saved them before the step refuses to run backward (as after torch's optimizer.step()).
+  void mark_updated(const std::vector<size_t>& group) const;
 
   TensorList parameters_;
   std::vector<ParamState> state_;
@@ -77,6 +90,7 @@ class Optimizer {
 
  private:
   std::string name_;
+  std::optional<double> initial_lr_;
 };
 
 }  // namespace ember::optim

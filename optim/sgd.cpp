@@ -37,6 +37,7 @@ void SGD::step() {
     }
     Device device = slots.front().param.device();
     EMBER_KERNEL(device, sgd_update, slots, hyper);
+    mark_updated(group);
   }
 }
 

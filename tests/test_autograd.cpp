@@ -217,6 +217,15 @@ TEST_CASE("autograd: a gradient of the wrong shape is reported", "[autograd]") {
   CHECK_THROWS_AS(autograd::backward({x * 2.0}, {}), Error);  // roots and gradients differ in count
 }
 
+TEST_CASE("autograd: an explicit root gradient of another dtype is converted, as PyTorch", "[autograd]") {
+  Tensor w = from_vector<float>({1.0f, 2.0f}, {2}).set_requires_grad(true);
+  (w * 2.0).backward(ones({2}, kFloat64));
+  REQUIRE(w.grad().dtype() == kFloat32);
+  (w * 2.0).backward(from_vector<int64_t>({1, 1}, {2}));
+  CHECK(w.grad().dtype() == kFloat32);
+  CHECK(w.grad().to_vector<float>() == std::vector<float>{4.0f, 4.0f});
+}
+
 TEST_CASE("autograd: dtype conversions send the gradient back in the input's dtype", "[autograd]") {
   Tensor x = from_vector<float>({1.0f, 2.0f}, {2}).set_requires_grad(true);
   Tensor y = x.to(kFloat64) * 3.0;
@@ -225,4 +234,73 @@ TEST_CASE("autograd: dtype conversions send the gradient back in the input's dty
   REQUIRE(x.grad().defined());
   CHECK(x.grad().dtype() == kFloat32);
   CHECK(x.grad().to_vector<float>() == std::vector<float>{3.0f, 3.0f});
+}
+
+TEST_CASE("autograd: an in-place write to a saved tensor fails backward", "[autograd]") {
+  // Each write changes values a backward function saved; PyTorch refuses all three, and so must
+  // Ember rather than return a gradient computed from the new values.
+  SECTION("an input of a product, written after the forward") {
+    Tensor a = leaf({1.0, 2.0, 3.0});
+    Tensor b = from_vector<double>({10, 20, 30}, {3});
+    Tensor y = sum(a * b);
+    b.add_(ones({3}, kFloat64));
+    CHECK_THROWS_WITH(y.backward(), Catch::Contains("mulBackward: one of the tensors saved for backward") &&
+                                        Catch::Contains("modified by an in-place operation") &&
+                                        Catch::Contains("at version 1, it was saved at version 0"));
+  }
+  SECTION("a leaf written through a detached alias") {
+    Tensor c = leaf({1.0, 2.0, 3.0});
+    Tensor y = sum(c * c);
+    c.detach().mul_(100.0);
+    CHECK_THROWS_WITH(y.backward(), Catch::Contains("modified by an in-place operation"));
+  }
+  SECTION("a saved output, written under no_grad") {
+    Tensor d = leaf({0.0, 1.0});
+    Tensor y = exp(d);
+    Tensor loss = sum(y);
+    {
+      NoGradGuard no_grad;
+      y.mul_(0.0);
+    }
+    CHECK_THROWS_WITH(loss.backward(), Catch::Contains("expBackward"));
+  }
+  SECTION("a view of the saved tensor's storage") {
+    Tensor w = from_vector<double>({1, 2, 3, 4}, {2, 2});
+    Tensor x = leaf({1.0, 1.0});
+    Tensor y = sum(matmul(x.unsqueeze(0), w));
+    w.select(0, 1).fill_(0.0);
+    CHECK_THROWS_WITH(y.backward(), Catch::Contains("MatmulBackward"));
+  }
+  SECTION("the second backward of a retained graph") {
+    Tensor a = leaf({1.0, 2.0});
+    Tensor b = from_vector<double>({3, 4}, {2});
+    Tensor y = sum(a * b);
+    y.backward(Tensor(), /*retain_graph=*/true);
+    check_values(a.grad(), {3.0, 4.0});
+    b.copy_(from_vector<double>({5, 6}, {2}));
+    CHECK_THROWS_WITH(y.backward(), Catch::Contains("modified by an in-place operation"));
+  }
+}
+
+TEST_CASE("autograd: in-place writes that backward does not depend on are allowed", "[autograd]") {
+  // Addition saves nothing, so writing its input changes no gradient.
+  Tensor a = leaf({1.0, 2.0});
+  Tensor b = from_vector<double>({3, 4}, {2});
+  Tensor y = sum(a + b);
+  b.mul_(2.0);
+  CHECK_NOTHROW(y.backward());
+  check_values(a.grad(), {1.0, 1.0});
+  // Writes after backward (an optimizer step) do not affect the next forward's graph.
+  Tensor w = leaf({1.0, 2.0});
+  Tensor z = sum(w * w);
+  z.backward();
+  {
+    NoGradGuard no_grad;
+    w.add_(w.grad(), -0.5);
+  }
+  Tensor z2 = sum(w * w);
+  const uint64_t version = w.version();
+  CHECK(version > 0);
+  CHECK(w.detach().version() == version);  // views and detached aliases share the counter
+  CHECK_NOTHROW(z2.backward());
 }

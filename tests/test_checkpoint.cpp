@@ -181,6 +181,62 @@ TEST_CASE("checkpoint save/load restores identical outputs and training", "[chec
   CHECK_THROWS_WITH(nn::save_checkpoint(path, a, nullptr, 0, {}, {{"ember.epoch", "9"}}), Catch::Contains("reserved"));
 }
 
+// Resuming from a checkpoint: a StepLR made after load_checkpoint continues the schedule (the
+// optimizer's initial_lr travels in the checkpoint, as PyTorch's param_group["initial_lr"]).
+TEST_CASE("checkpoint: a StepLR made after loading gives the uninterrupted run's lr", "[checkpoint][optim]") {
+  std::string dir = temp_dir();
+  std::string path = dir + "/net.safetensors";
+  Generator g1(11), g2(11);
+  nn::MnistNet a(&g1), b(&g2);
+  optim::SGD opt_a(a.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  optim::StepLR sched_a(opt_a, 1, 0.7);
+  sched_a.step();
+  sched_a.step();  // after 2 epochs
+  nn::save_checkpoint(path, a, &opt_a, 2, default_generator().state());
+  CHECK(data::load_safetensors(path).metadata.at("optim.initial_lr") == "0.10000000000000001");
+
+  optim::SGD opt_b(b.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  nn::CheckpointInfo info = nn::load_checkpoint(path, b, &opt_b);
+  optim::StepLR sched_b(opt_b, 1, 0.7);  // made after loading
+  sched_b.set_epoch(info.epoch);
+  CHECK(opt_b.lr() == opt_a.lr());
+  sched_a.step();
+  sched_b.step();
+  CHECK(opt_b.lr() == opt_a.lr());
+
+  // A checkpoint written before Ember saved initial_lr: the lr the optimizer was made with.
+  std::string old = with_metadata(path, dir + "/old.safetensors", {{"optim.initial_lr", ""}});
+  optim::SGD opt_c(b.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  info = nn::load_checkpoint(old, b, &opt_c);
+  optim::StepLR sched_c(opt_c, 1, 0.7);
+  sched_c.set_epoch(info.epoch + 1);
+  CHECK(opt_c.lr() == opt_a.lr());
+}
+
+// Tied weights: the checkpoint has every name; loading fills the one tensor and keeps the tie.
+TEST_CASE("checkpoint of a module with a tensor registered twice", "[checkpoint][nn]") {
+  struct Tied : nn::Module {
+    Tied() : nn::Module("Tied") {
+      p1 = register_parameter("p1", ones({2}));
+      p2 = register_parameter("p2", p1);
+    }
+    Tensor p1, p2;
+  };
+  std::string path = temp_dir() + "/tied.safetensors";
+  Tied a, b;
+  optim::SGD opt_a(a.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  sum(a.p1).backward();
+  opt_a.step();
+  nn::save_checkpoint(path, a, &opt_a, 1, {});
+  data::SafetensorsFile file = data::load_safetensors(path);
+  CHECK((file.tensors.count("p1") && file.tensors.count("p2") && file.tensors.count("optim.0.momentum_buffer")));
+  CHECK(!file.tensors.count("optim.1.momentum_buffer"));
+  optim::SGD opt_b(b.parameters(), optim::SGDOptions(0.1).momentum(0.9));
+  nn::load_checkpoint(path, b, &opt_b);
+  CHECK(b.p1.to_vector<float>() == std::vector<float>{0.9f, 0.9f});
+  CHECK(b.p2.is_same(b.p1));
+}
+
 TEST_CASE("corrupt checkpoints are refused with a clear message", "[checkpoint]") {
   std::string dir = temp_dir();
   std::string path = dir + "/net.safetensors";

@@ -89,6 +89,42 @@ TEST_CASE("DataLoader device-resident mode gathers with index_select", "[data]")
   CHECK(epoch_targets(loader) == epoch_targets(reference));
 }
 
+namespace {
+
+// A Dataset of its own (not a TensorDataset): example i is ({i, 10 i}, i), the target a scalar.
+class Numbered : public data::Dataset {
+ public:
+  explicit Numbered(int64_t n, int64_t odd_one = -1) : n_(n), odd_one_(odd_one) {}
+  int64_t size() const override { return n_; }
+  data::Example get(int64_t i) const override {
+    std::vector<float> row{static_cast<float>(i), static_cast<float>(10 * i)};
+    if (i == odd_one_) row.push_back(0);
+    return {from_vector(row, {static_cast<int64_t>(row.size())}), scalar_tensor(static_cast<double>(i), kInt64)};
+  }
+
+ private:
+  int64_t n_, odd_one_;
+};
+
+}  // namespace
+
+TEST_CASE("DataLoader takes any Dataset, reading and stacking its examples once", "[data]") {
+  auto options = data::DataLoaderOptions().with_batch_size(4).with_shuffle(true, 7);
+  data::DataLoader loader(Numbered(9), options);
+  data::DataLoader reference(numbered(9), options);
+  CHECK(loader.num_examples() == 9);
+  CHECK(epoch_targets(loader) == epoch_targets(reference));
+  // A TensorDataset passed as a Dataset is used as it is.
+  data::TensorDataset tensors = numbered(5);
+  const data::Dataset& as_base = tensors;
+  data::DataLoader from_base(as_base, options);
+  data::DataLoader five(numbered(5), options);
+  CHECK(epoch_targets(from_base) == epoch_targets(five));
+  CHECK_THROWS_WITH(data::DataLoader(Numbered(4, /*odd_one=*/2), options),
+                    Catch::Contains("example 2 of the dataset") && Catch::Contains("differs in shape"));
+  CHECK_THROWS_WITH(data::DataLoader(Numbered(0), options), Catch::Contains("the dataset is empty"));
+}
+
 TEST_CASE("DataLoader checks its inputs", "[data]") {
   CHECK_THROWS_WITH(data::DataLoader(zeros({3, 2}), zeros({4}, kInt64), {}), Catch::Contains("same first dimension"));
   CHECK_THROWS_WITH(data::DataLoader(numbered(3), data::DataLoaderOptions().with_batch_size(0)),

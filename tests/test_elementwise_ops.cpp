@@ -137,6 +137,17 @@ TEST_CASE("gradcheck: relu away from its kink", "[ops]") {
   for (size_t i = 0; i < m.size(); ++i) CHECK(g[i] == (m[i] > 0 ? 1.0 : 0.0));
 }
 
+TEST_CASE("pow: the gradient of x^0 is 0, also at x = 0 (PyTorch's), and x^s elsewhere", "[ops]") {
+  Tensor x = from_vector<double>({0.0, 1.0, 2.0}, {3}).set_requires_grad(true);
+  sum(pow(x, 0.0)).backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0.0, 0.0, 0.0});
+  Tensor z = from_vector<double>({0.0, 4.0}, {2}).set_requires_grad(true);
+  sum(pow(z, 0.5)).backward();
+  std::vector<double> g = z.grad().to_vector<double>();
+  CHECK(std::isinf(g[0]));  // as PyTorch: 0.5 * 0^-0.5
+  CHECK(g[1] == Approx(0.25));
+}
+
 TEST_CASE("gradcheck: view ops", "[ops]") {
   std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> views = {
       {"view", [](const Tensor& x) { return x.view({4, -1}); }},

@@ -228,6 +228,24 @@ TEST_CASE("linear_relu equals bias_relu(linear(x, w), b) bit for bit and passes 
   CHECK(gradcheck([](const TensorList& t) { return linear_relu(t[0].t(), t[1], t[2]); }, {xt, w2, b2}) == "");
 }
 
+TEST_CASE("matmul and linear with an empty batch: empty outputs and zero gradients, as PyTorch", "[linear]") {
+  Tensor x = leaf(random_tensor({0, 3}, 1)), w = leaf(random_tensor({4, 3}, 2)), b = leaf(random_tensor({4}, 3));
+  Tensor y = linear(x, w, b);
+  CHECK(y.sizes() == Shape{0, 4});
+  sum(y).backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>(12, 0.0));
+  CHECK(b.grad().to_vector<double>() == std::vector<double>(4, 0.0));
+  CHECK(x.grad().sizes() == Shape{0, 3});
+  Tensor a = leaf(random_tensor({0, 4}, 4)), m = leaf(random_tensor({4, 3}, 5));
+  sum(matmul(a, m)).backward();
+  CHECK(m.grad().to_vector<double>() == std::vector<double>(12, 0.0));
+  // An empty operand with stride-0 rows (an expanded view) has no BLAS layout to refuse.
+  Tensor expanded = random_tensor({1, 3}, 6).expand({0, 3});
+  CHECK(matmul(expanded, random_tensor({3, 2}, 7)).sizes() == Shape{0, 2});
+  // K = 0: the empty sum.
+  CHECK(matmul(random_tensor({2, 0}, 8), random_tensor({0, 3}, 9)).to_vector<double>() == std::vector<double>(6, 0.0));
+}
+
 TEST_CASE("linear_relu rejects bad arguments; an empty batch has a zero bias gradient", "[linear][fused]") {
   Tensor x = random_tensor({2, 3}, 1), w = random_tensor({4, 3}, 2);
   CHECK_THROWS_WITH(linear_relu(x, w, Tensor()), Catch::Contains("linear_relu: expected a bias of shape [4]"));
@@ -341,6 +359,15 @@ TEST_CASE("conv2d rejects bad arguments with clear messages", "[conv]") {
   CHECK_THROWS_WITH(conv2d(x, w, random_tensor({3}, 3)), Catch::Contains("conv2d: expected bias of shape [4]"));
   CHECK_THROWS_WITH(conv2d(x, w.to(kFloat32)), Catch::Contains("one dtype"));
   CHECK_THROWS_WITH(conv2d(x, random_tensor({4, 3, 9, 9}, 2)), Catch::Contains("larger than the padded input"));
+  // With a stride the negative span must not round up to one window (a 4x4 kernel on 3x3).
+  Conv2dParams strided;
+  strided.stride = {2, 2};
+  CHECK_THROWS_WITH(conv2d(random_tensor({1, 1, 3, 3}, 1), random_tensor({1, 1, 4, 4}, 2), Tensor(), strided),
+                    Catch::Contains("larger than the padded input"));
+  strided.stride = {4, 4};
+  strided.padding = {1, 1};
+  CHECK_THROWS_WITH(conv2d(random_tensor({1, 1, 3, 3}, 1), random_tensor({1, 1, 6, 6}, 2), Tensor(), strided),
+                    Catch::Contains("larger than the padded input"));
   Conv2dParams bad;
   bad.stride = {0, 1};
   CHECK_THROWS_WITH(conv2d(x, w, Tensor(), bad), Catch::Contains("stride and dilation must be >= 1"));

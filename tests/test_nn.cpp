@@ -39,6 +39,35 @@ class WithBuffer : public nn::Module {
   std::shared_ptr<nn::Linear> inner;
 };
 
+// Weight tying: one tensor under two names, and one Linear registered as two submodules.
+class Tied : public nn::Module {
+ public:
+  Tied() : Module("Tied") {
+    p1 = register_parameter("p1", ones({2}));
+    p2 = register_parameter("p2", p1);
+    shared = std::make_shared<nn::Linear>(2, 2);
+    register_module("a", shared);
+    register_module("b", shared);
+  }
+  Tensor p1, p2;
+  std::shared_ptr<nn::Linear> shared;
+};
+
+// Registers `second` after `first` (each "parameter", "buffer" or "module") under one name.
+class Registers : public nn::Module {
+ public:
+  Registers(const std::string& first, const std::string& second, const std::string& name = "x")
+      : Module("Registers") {
+    add(first, name);
+    add(second, name);
+  }
+  void add(const std::string& kind, const std::string& name) {
+    if (kind == "parameter") register_parameter(name, zeros({1}));
+    else if (kind == "buffer") register_buffer(name, zeros({1}));
+    else register_module(name, kind == "null" ? nullptr : std::make_shared<nn::Linear>(2, 2));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("MnistNet parameter names and order match PyTorch's Net", "[nn]") {
@@ -216,4 +245,53 @@ TEST_CASE("Module::to keeps parameters as leaves on the target device", "[nn]") 
     fc.to(kCPU);
     CHECK(handle.is_cpu());
   }
+}
+
+// PyTorch: parameters() lists a shared tensor once (under its first name), state_dict() has every name.
+TEST_CASE("a tensor registered under several names is one parameter but keeps every state_dict name", "[nn]") {
+  Tied m;
+  CHECK(names_of(m.named_parameters()) == std::vector<std::string>{"p1", "a.weight", "a.bias"});
+  CHECK(m.parameters().size() == 3);
+  auto state = m.state_dict();
+  CHECK(state.size() == 6);
+  for (const char* name : {"p1", "p2", "a.weight", "a.bias", "b.weight", "b.bias"}) CHECK(state.count(name));
+
+  // An optimizer over parameters() updates the tied tensor once (torch: 1 - 0.1 = 0.9).
+  optim::SGD sgd(m.parameters(), optim::SGDOptions(0.1));
+  sum(m.p1).backward();
+  sgd.step();
+  CHECK(m.p1.to_vector<float>() == std::vector<float>{0.9f, 0.9f});
+  CHECK(m.p2.is_same(m.p1));
+  m.zero_grad(/*set_to_none=*/true);
+  CHECK(!m.p1.grad().defined());
+
+  // Loading needs every name (strict) and keeps the tie.
+  Tied other;
+  other.load_state_dict(state);
+  CHECK(other.p1.to_vector<float>() == std::vector<float>{0.9f, 0.9f});
+  CHECK(other.p2.is_same(other.p1));
+  CHECK(other.shared->weight.to_vector<float>() == m.shared->weight.to_vector<float>());
+  auto missing = state;
+  missing.erase("p2");
+  CHECK_THROWS_WITH(other.load_state_dict(missing), Catch::Contains("missing key 'p2'"));
+  other.to(kCPU);
+  CHECK(other.parameters().size() == 3);
+}
+
+// PyTorch refuses a name already in use (KeyError "attribute 'x' already exists"); so does Ember,
+// whether the name is a parameter's, a buffer's or a submodule's.
+TEST_CASE("register_module, register_parameter and register_buffer refuse a name in use", "[nn]") {
+  CHECK_THROWS_WITH(Registers("module", "module"),
+                    Catch::Contains("cannot register submodule 'x': a submodule of that name already exists"));
+  CHECK_THROWS_WITH(Registers("parameter", "module"), Catch::Contains("a parameter of that name already exists"));
+  CHECK_THROWS_WITH(Registers("buffer", "module"), Catch::Contains("a buffer of that name already exists"));
+  CHECK_THROWS_WITH(Registers("module", "parameter"), Catch::Contains("cannot register parameter 'x': a submodule"));
+  CHECK_THROWS_WITH(Registers("module", "buffer"), Catch::Contains("cannot register buffer 'x': a submodule"));
+  CHECK_THROWS_WITH(Registers("parameter", "parameter"), Catch::Contains("a parameter of that name already exists"));
+  CHECK_THROWS_WITH(Registers("parameter", "buffer"), Catch::Contains("a parameter of that name already exists"));
+  CHECK_THROWS_WITH(Registers("buffer", "parameter"), Catch::Contains("a buffer of that name already exists"));
+  CHECK_THROWS_WITH(Registers("buffer", "buffer"), Catch::Contains("a buffer of that name already exists"));
+  CHECK_THROWS_WITH(Registers("module", "parameter", "fc.x"), Catch::Contains("submodule names must be non-empty"));
+  CHECK_THROWS_WITH(Registers("module", "parameter", ""), Catch::Contains("submodule names must be non-empty"));
+  CHECK_THROWS_WITH(Registers("null", "parameter", "y"), Catch::Contains("submodule 'y' is null"));
 }

@@ -109,6 +109,21 @@ TEST_CASE("SGD plain and with momentum: hand-computed values", "[optim]") {
   }
 }
 
+TEST_CASE("a step between a forward and its backward is refused, as in PyTorch", "[optim]") {
+  // The forward saved w; the step writes w; the backward would use the new values.
+  Tensor w = from_vector<double>({1.0, 2.0}, {2}).set_requires_grad(true);
+  Tensor x = from_vector<double>({3.0, 4.0}, {2});
+  optim::SGD opt({w}, optim::SGDOptions(0.1));
+  sum(w * x).backward();
+  Tensor pending = sum(w * w * x);
+  opt.step();
+  CHECK_THROWS_WITH(pending.backward(), Catch::Contains("modified by an in-place operation"));
+  // The usual order (forward, backward, step) is untouched.
+  opt.zero_grad();
+  sum(w * w * x).backward();
+  CHECK_NOTHROW(opt.step());
+}
+
 TEST_CASE("SGD momentum with dampening, nesterov and weight decay", "[optim]") {
   struct Case { double momentum, dampening, wd; bool nesterov; };
   for (Case c : {Case{0.9, 0.0, 0.0, true}, Case{0.9, 0.3, 0.01, false}, Case{0.5, 0.0, 0.1, true}, Case{0.0, 0.0, 0.05, false}}) {
@@ -165,6 +180,43 @@ TEST_CASE("Adam and AdamW: bias-corrected updates", "[optim]") {
     // step 1: m_hat = g, v_hat = g^2, so p -= 0.1 * g / (|g| + 1e-8).
     check_close(p.to_vector<double>(), {0.9, -1.9, 0.4}, 1e-7);
   }
+}
+
+// torch.optim.AdamW(lr=0.1) defaults to weight_decay=0.01; an explicit weight decay, 0 included, is kept.
+TEST_CASE("AdamW decays by 1e-2 unless the options set weight_decay, as torch.optim.AdamW", "[optim]") {
+  {
+    Tensor p = make_param();
+    optim::AdamW opt({p}, optim::AdamOptions(0.1));
+    CHECK(opt.options().weight_decay_ == 0.01);
+    CHECK(opt.state_dict().scalars.at("weight_decay") == 0.01);
+    // torch 1.13: AdamW([p], lr=0.1) stepped with kGrads from kStart (float64).
+    check_close(run_three_steps(opt, p), {0.8122758370683025, -1.8948685078523224, 0.379688917536942});
+    check_close(p.to_vector<double>(), adam_reference(0.1, 0.9, 0.999, 1e-8, 0.01, true));
+  }
+  {
+    Tensor p = make_param();
+    optim::AdamW opt({p}, optim::AdamOptions(0.1).weight_decay(0.0));
+    CHECK(opt.options().weight_decay_ == 0.0);
+    check_close(run_three_steps(opt, p), adam_reference(0.1, 0.9, 0.999, 1e-8, 0.0, true));
+  }
+  {
+    optim::AdamOptions options(0.1);
+    options.weight_decay_ = 0.0;  // set directly, not through the setter: still explicit
+    Tensor p = make_param();
+    CHECK(optim::AdamW({p}, options).options().weight_decay_ == 0.0);
+  }
+  {
+    Tensor p = make_param();
+    optim::Adam opt({p}, optim::AdamOptions(0.1));  // Adam's default stays 0
+    CHECK(opt.options().weight_decay_ == 0.0);
+    check_close(run_three_steps(opt, p), adam_reference(0.1, 0.9, 0.999, 1e-8, 0.0, false));
+  }
+  // A zero gradient: the step is the decay alone (torch: 0.999).
+  Tensor w = ones({1}, kFloat64).set_requires_grad(true);
+  optim::AdamW opt({w}, optim::AdamOptions(0.1));
+  w.set_grad(zeros({1}, kFloat64));
+  opt.step();
+  CHECK(w.item() == Approx(0.999).epsilon(1e-15));
 }
 
 TEST_CASE("Adadelta: hand-computed updates", "[optim]") {
@@ -412,9 +464,63 @@ TEST_CASE("StepLR decays every step_size epochs", "[optim]") {
   CHECK_THROWS(optim::StepLR(opt, 0));
 }
 
+// PyTorch keeps param_group["initial_lr"] (set by the first scheduler, saved with the optimizer),
+// so a scheduler made after loading a checkpoint does not decay the restored lr a second time.
+TEST_CASE("StepLR made after loading an optimizer state continues the schedule", "[optim]") {
+  Tensor w = make_param();
+  optim::SGD opt({w}, optim::SGDOptions(0.1));
+  CHECK_FALSE(opt.initial_lr().has_value());
+  optim::StepLR s1(opt, 1, 0.5);
+  CHECK(opt.initial_lr() == 0.1);
+  s1.step();
+  s1.step();  // epoch 2: lr 0.025
+  optim::OptimizerState saved = opt.state_dict();
+  CHECK(saved.scalars.at("lr") == 0.025);
+  CHECK(saved.scalars.at("initial_lr") == 0.1);
+
+  auto resume = [&](const optim::OptimizerState& state, bool scheduler_first) {
+    Tensor w2 = make_param();
+    optim::SGD opt2({w2}, optim::SGDOptions(0.1));
+    std::unique_ptr<optim::StepLR> s2;
+    if (scheduler_first) s2 = std::make_unique<optim::StepLR>(opt2, 1, 0.5);  // as train_mnist does
+    opt2.load_state_dict(state);
+    CHECK(opt2.lr() == 0.025);
+    if (!scheduler_first) s2 = std::make_unique<optim::StepLR>(opt2, 1, 0.5);
+    CHECK(s2->base_lr() == 0.1);
+    s2->set_epoch(2);
+    CHECK(opt2.lr() == opt.lr());
+    s2->step();
+    return opt2.lr();
+  };
+  const double next = opt.lr() * 0.5;
+  CHECK(resume(saved, false) == next);
+  CHECK(resume(saved, true) == next);
+  // A state saved before Ember kept initial_lr: the lr the optimizer was made with stands in.
+  optim::OptimizerState old = saved;
+  old.scalars.erase("initial_lr");
+  CHECK(resume(old, false) == next);
+  CHECK(resume(old, true) == next);
+
+  // As PyTorch's setdefault: the first scheduler takes the lr of the moment, later ones keep it.
+  Tensor w3 = make_param();
+  optim::SGD opt3({w3}, optim::SGDOptions(1.0));
+  opt3.set_lr(0.4);
+  optim::StepLR first(opt3, 1, 0.5);
+  first.step();
+  optim::StepLR second(opt3, 1, 0.5);
+  CHECK((first.base_lr() == 0.4 && second.base_lr() == 0.4));
+  optim::OptimizerState bad = saved;
+  bad.scalars["initial_lr"] = -1.0;
+  CHECK_THROWS_WITH(opt3.load_state_dict(bad), Catch::Contains("initial_lr must be >= 0"));
+}
+
 TEST_CASE("optimizer checks its parameters", "[optim]") {
   Tensor not_leaf_grad = ones({2});
   CHECK_THROWS_WITH(optim::SGD({not_leaf_grad}, optim::SGDOptions(0.1)), Catch::Contains("requires grad"));
   Tensor p = make_param();
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(-1)), Catch::Contains("learning rate"));
+  // The same tensor twice would be updated twice per step.
+  Tensor q = make_param();
+  CHECK_THROWS_WITH(optim::Adam({p, q, p}, optim::AdamOptions(0.1)),
+                    Catch::Contains("parameters 0 and 2 are the same tensor"));
 }

@@ -143,6 +143,25 @@ TEST_CASE("reductions: errors name the op and the problem", "[reduce]") {
   CHECK_THROWS_AS(sum(a, {2}), Error);
   CHECK_THROWS_WITH(mean(ones({2}, kInt64)), Catch::Contains("mean") && Catch::Contains("floating"));
   CHECK_THROWS_WITH(max(ones({2, 0}), 1), Catch::Contains("max") && Catch::Contains("size 0"));
-  CHECK_THROWS_WITH(max(scalar_tensor(1.0), 0), Catch::Contains("max"));
+  CHECK_THROWS_WITH(max(scalar_tensor(1.0), 1), Catch::Contains("max: dim 1 out of range"));
   CHECK_THROWS_AS(argmax(a, 5), Error);
+}
+
+TEST_CASE("reductions: dim 0 or -1 of a 0-d tensor reduces it to itself, as PyTorch", "[reduce]") {
+  Tensor s = scalar_tensor(3.5, kFloat64);
+  for (int64_t d : {0, -1}) {
+    INFO("dim " << d);
+    CHECK(sum(s, {d}).dim() == 0);
+    CHECK(sum(s, {d}).item() == 3.5);
+    CHECK(mean(s, {d}, /*keepdim=*/true).dim() == 0);
+    CHECK(mean(s, {d}, true).item() == 3.5);
+    auto [value, index] = max(s, d);
+    CHECK((value.dim() == 0 && index.dim() == 0));
+    CHECK((value.item() == 3.5 && index.item<int64_t>() == 0));
+  }
+  CHECK_THROWS_WITH(sum(s, {1}), Catch::Contains("sum: dim 1 out of range"));
+  // The gradient flows back to the scalar.
+  Tensor x = scalar_tensor(2.0, kFloat64).set_requires_grad(true);
+  (max(x, 0).first * 3.0 + sum(x, {-1})).backward();
+  CHECK(x.grad().item() == 4.0);
 }

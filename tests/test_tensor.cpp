@@ -8,6 +8,7 @@
 #include <sstream>
 #include <numeric>
 
+#include <ember/kernels/copy.h>
 #include <ember/kernels/strided_indexer.h>
 #include <ember/kernels/transpose_plan.h>
 
@@ -206,15 +207,18 @@ TEST_CASE("tensor: contiguous of transposed and permuted views (the tiled copy)"
   Tensor big = iota({40, 40});
   CHECK_FALSE(kernels::plan_transposed_copy(big.t(), empty({40, 40}, TensorOptions(kFloat32)), plan));
   CHECK(big.t().to(kFloat32).to(kFloat64).to_vector<double>() == big.t().contiguous().to_vector<double>());
-  // A contiguous copy between overlapping views of one buffer, large enough to be split over the
-  // threads if it were not overlapping, keeps memmove's meaning: x[i] = old x[i - shift].
+  // The CPU kernel copies between overlapping views of one buffer, large enough to be split over
+  // the threads if they did not overlap, with memmove's meaning: x[i] = old x[i - shift].
+  // (Tensor::copy_ refuses such a copy, as PyTorch does: CUDA's copy has no such order.)
   const int64_t n = int64_t{1} << 21, shift = n / 4;
   Tensor shifted = arange(0, static_cast<double>(n), 1, kFloat32);
-  shifted.slice(0, shift, n).copy_(shifted.slice(0, 0, n - shift));
+  kernels::cpu::copy(shifted.slice(0, 0, n - shift), shifted.slice(0, shift, n));
   std::vector<float> v = shifted.to_vector<float>();
   bool moved = true;
   for (int64_t i = 0; i < n; ++i) moved &= v[static_cast<size_t>(i)] == static_cast<float>(i < shift ? i : i - shift);
   CHECK(moved);
+  CHECK_THROWS_WITH(shifted.slice(0, shift, n).copy_(shifted.slice(0, 0, n - shift)),
+                    Catch::Contains("copy_: unsupported operation"));
 }
 
 // make_indexer merges the dims every operand walks as one and drops dims of size 1; the merged
@@ -436,12 +440,19 @@ TEST_CASE("random: uniform_ and normal_ fill strided views in logical order", "[
     // The columns outside the slice stay untouched.
     CHECK(wide.narrow(1, 0, 2).contiguous().to_vector<double>() == std::vector<double>(6, 0.0));
   }
-  // Parameters that require grad are filled in place (as nn::init does) through either path.
+  // Parameters that require grad are filled under NoGradGuard (as nn::init does), as in PyTorch.
   Tensor w = zeros({4, 3}, kFloat32).set_requires_grad(true);
   Tensor wt = w.t();
-  CHECK_NOTHROW(uniform_(wt, -1.0, 1.0));
+  CHECK_THROWS_WITH(uniform_(wt, -1.0, 1.0), Catch::Contains("uniform_: in-place write to a tensor that requires grad"));
+  {
+    NoGradGuard no_grad;
+    CHECK_NOTHROW(uniform_(wt, -1.0, 1.0));
+  }
   std::vector<float> filled = w.to_vector<float>();
   CHECK(std::count(filled.begin(), filled.end(), 0.0f) == 0);
+  // An expanded view would get several values per element.
+  Tensor expanded = zeros({3}).unsqueeze(0).expand({4, 3});
+  CHECK_THROWS_WITH(normal_(expanded, 0.0, 1.0), Catch::Contains("normal_: unsupported operation"));
   Tensor integers = zeros({4}, kInt64);
   CHECK_THROWS_WITH(uniform_(integers, 0.0, 1.0), Catch::Contains("uniform_") && Catch::Contains("floating"));
 }
@@ -483,4 +494,90 @@ TEST_CASE("tensor: version matches the CMake package version", "[core]") {
   std::string expected = std::to_string(EMBER_VERSION_MAJOR) + "." + std::to_string(EMBER_VERSION_MINOR) + "." +
                          std::to_string(EMBER_VERSION_PATCH);
   CHECK(version() == expected);
+}
+
+TEST_CASE("tensor: in-place writes refuse overlapping memory, as PyTorch", "[core]") {
+  auto expanded = [] { return zeros({3}, kFloat64).unsqueeze(0).expand({4, 3}); };
+  Tensor ones43 = ones({4, 3}, kFloat64);
+  CHECK_THROWS_WITH(expanded().add_(ones43), Catch::Contains("add_: unsupported operation: more than one element"));
+  CHECK_THROWS_WITH(expanded().mul_(2.0), Catch::Contains("mul_: unsupported operation"));
+  CHECK_THROWS_WITH(expanded().copy_(ones43), Catch::Contains("copy_: unsupported operation"));
+  // A fill writes one value however often: allowed, as in PyTorch.
+  Tensor base = zeros({3}, kFloat64);
+  base.unsqueeze(0).expand({4, 3}).fill_(1.5);
+  CHECK(base.to_vector<double>() == std::vector<double>{1.5, 1.5, 1.5});
+
+  Tensor x = arange(0, 9, 1, kFloat64).view({3, 3});
+  CHECK_THROWS_WITH(x.copy_(x.t()), Catch::Contains("copy_: unsupported operation: some elements of the input"));
+  CHECK_THROWS_WITH(x.narrow(0, 1, 2).copy_(x.narrow(0, 0, 2)), Catch::Contains("copy_: unsupported operation"));
+  CHECK_THROWS_WITH(x.add_(x.select(0, 0)), Catch::Contains("add_: unsupported operation"));
+  // A refused write changed nothing, not even the version.
+  CHECK(x.version() == 0);
+  CHECK(x.to_vector<double>() == arange(0, 9, 1, kFloat64).to_vector<double>());
+  // The same view, or columns that interleave without sharing an element, are fine.
+  x.copy_(x);
+  x.add_(x.detach());
+  CHECK(x.to_vector<double>() == std::vector<double>{0, 2, 4, 6, 8, 10, 12, 14, 16});
+  x.select(1, 0).copy_(x.select(1, 1));
+  CHECK(x.to_vector<double>() == std::vector<double>{2, 2, 4, 8, 8, 10, 14, 14, 16});
+  CHECK(x.version() == 3);
+  // Dense layouts are judged by their strides: a transpose is dense, a column is not.
+  CHECK(is_non_overlapping_and_dense(x.t()));
+  CHECK(!is_non_overlapping_and_dense(x.select(1, 0)));
+  CHECK(is_non_overlapping_and_dense(x.narrow(1, 0, 1)) == false);
+  CHECK(is_non_overlapping_and_dense(zeros({2, 1, 3}).expand({2, 1, 3})));
+}
+
+TEST_CASE("tensor: 0-d tensors take dim 0 or -1 where PyTorch does, and refuse it elsewhere", "[core]") {
+  Tensor s = scalar_tensor(2.0, kFloat64);
+  CHECK(s.squeeze(0).dim() == 0);
+  CHECK(s.transpose(0, -1).item() == 2.0);
+  CHECK(s.unsqueeze(0).sizes() == Shape{1});
+  CHECK_THROWS_WITH(s.size(0), Catch::Contains("size: dim 0 asked of a 0-d tensor"));
+  CHECK_THROWS_WITH(s.stride(-1), Catch::Contains("stride: dim -1 asked of a 0-d tensor"));
+  CHECK_THROWS_WITH(s.select(0, 0), Catch::Contains("select: cannot be applied to a 0-d tensor"));
+  CHECK_THROWS_WITH(s.narrow(0, 0, 1), Catch::Contains("narrow: cannot be applied to a 0-d tensor"));
+  CHECK_THROWS_WITH(s.slice(0, 0, 1), Catch::Contains("slice: cannot be applied to a 0-d tensor"));
+  CHECK_THROWS_WITH(s.transpose(0, 1), Catch::Contains("transpose: dim 1 out of range"));
+}
+
+TEST_CASE("tensor: narrow counts a negative start from the end; expand refuses negative new dims", "[core]") {
+  Tensor x = arange(0, 5, 1, kFloat64);
+  CHECK(x.narrow(0, -2, 2).to_vector<double>() == std::vector<double>{3, 4});
+  CHECK(x.narrow(0, 5, 0).numel() == 0);
+  CHECK_THROWS_WITH(x.narrow(0, -6, 1), Catch::Contains("narrow: start -6 out of range"));
+  CHECK_THROWS_WITH(x.narrow(0, -2, 3), Catch::Contains("narrow: range [3, 6) out of bounds"));
+  CHECK(ones({3}).expand({-1}).sizes() == Shape{3});
+  CHECK(ones({3}).expand({0, 3}).numel() == 0);
+  CHECK_THROWS_WITH(ones({3}).expand({-1, 3}), Catch::Contains("expand: size -1 of new leading dim 0"));
+  CHECK_THROWS_WITH(ones({3}).expand({-2, 3}), Catch::Contains("expand"));
+  CHECK_THROWS_WITH(ones({3}).expand({2, 4}), Catch::Contains("expand: cannot broadcast [3] to [2, 4]"));
+}
+
+TEST_CASE("tensor: item<int64_t> is exact beyond 2^53; undefined tensors say so", "[core]") {
+  const int64_t big = (int64_t{1} << 53) + 1;
+  Tensor t = from_vector<int64_t>({big}, {1});
+  CHECK(t.item<int64_t>() == big);
+  CHECK(t.item<int>() == static_cast<int>(big));
+  CHECK(scalar_tensor(2.5).item<float>() == 2.5f);
+  Tensor undefined;
+  CHECK_THROWS_WITH(undefined.item(), Catch::Contains("item(): called on an undefined Tensor"));
+  CHECK_THROWS_WITH(undefined.backward(), Catch::Contains("backward: called on an undefined Tensor"));
+  CHECK_THROWS_WITH(undefined.sizes(), Catch::Contains("undefined Tensor (default-constructed or moved-from"));
+}
+
+TEST_CASE("tensor: in-place arithmetic errors name the op", "[core]") {
+  Tensor i = zeros({3}, kInt64);
+  CHECK_THROWS_WITH(i.add_(i), Catch::Contains("add_: expected a floating tensor"));
+  CHECK_THROWS_WITH(i.mul_(2.0), Catch::Contains("mul_: expected a floating tensor"));
+  Tensor x = zeros({2, 3});
+  CHECK_THROWS_WITH(x.add_(ones({4})), Catch::Contains("add_: cannot broadcast [4] to [2, 3]"));
+  CHECK(x.version() == 0);
+  // Nine dims that merge into fewer than nine pass the strided kernels; nine that do not, fail
+  // with the shape named.
+  Tensor nine = ones(Shape(9, 2), kFloat64);
+  CHECK(sum(nine + nine).item() == 1024.0);
+  Tensor strided = ones(Shape(9, 3), kFloat64).slice(8, 0, 2).slice(7, 0, 2).slice(6, 0, 2).slice(5, 0, 2)
+                       .slice(4, 0, 2).slice(3, 0, 2).slice(2, 0, 2).slice(1, 0, 2).slice(0, 0, 2);
+  CHECK_THROWS_WITH(strided.contiguous(), Catch::Contains("strided kernels walk at most 8 dims"));
 }

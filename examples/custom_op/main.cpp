@@ -15,7 +15,8 @@ namespace {
 // The backward node: grad_x = grad_y * sigmoid(x).
 class SoftplusBackward : public autograd::Node {
  public:
-  explicit SoftplusBackward(const Tensor& x) : x_(x.detach()) {}  // detach: no reference cycle
+  // save(): detached (no reference cycle) and watched for in-place writes before backward.
+  explicit SoftplusBackward(const Tensor& x) : x_(save(x)) {}
   std::string name() const override { return "SoftplusBackward"; }
   void release_saved() override { x_ = Tensor(); }
   TensorList apply(TensorList&& grads) override {

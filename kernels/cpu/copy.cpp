@@ -55,7 +55,9 @@ void copy(const Tensor& src, const Tensor& dst) {
     const char* s = static_cast<const char*>(src.data_ptr());
     const int64_t bytes = static_cast<int64_t>(dst.nbytes());
     const auto d_at = reinterpret_cast<uintptr_t>(d), s_at = reinterpret_cast<uintptr_t>(s);
-    if (d_at < s_at + bytes && s_at < d_at + bytes) {  // overlapping views of one buffer: one ordered memmove
+    // Views of one buffer (Tensor::copy_ lets only the same view through; internal callers may
+    // shift): one ordered memmove, never split over threads.
+    if (d_at < s_at + bytes && s_at < d_at + bytes) {
       std::memmove(d, s, static_cast<size_t>(bytes));
       return;
     }
