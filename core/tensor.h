@@ -121,6 +121,7 @@ class Tensor {
   // ---- autograd ----
   bool requires_grad() const { return impl().requires_grad; }
   Tensor& set_requires_grad(bool requires_grad);
+  Tensor& requires_grad_(bool requires_grad = true) { return set_requires_grad(requires_grad); }  // torch's spelling
   bool is_leaf() const { return impl().grad_fn == nullptr; }
   Tensor grad() const;
   void set_grad(const Tensor& grad) const;
@@ -140,7 +141,17 @@ class Tensor {
   Tensor mean() const;
   Tensor mean(const Shape& dims, bool keepdim = false) const;
   Tensor add_(const Tensor& other, double alpha = 1.0);  // in place, no autograd
+  Tensor add_(double value);                            // in place, no autograd
   Tensor mul_(double value);                            // in place, no autograd
+  // Method forms of ops/ops.h functions, as libtorch spells them (ops/tensor_methods.cpp).
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor pow(double exponent) const;
+  Tensor relu() const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor argmax(int64_t dim, bool keepdim = false) const;
+  Tensor view_as(const Tensor& other) const { return view(other.sizes()); }
+  Tensor squeeze() const;  // every dim of size 1
 
  private:
   void check_dtype(DType expected) const;

@@ -10,4 +10,8 @@ Tensor NLLLoss::forward(const Tensor& log_probs, const Tensor& target) const {
   return nll_loss(log_probs, target, reduction_);
 }
 
+Tensor MSELoss::forward(const Tensor& input, const Tensor& target) const {
+  return mse_loss(input, target, reduction_);
+}
+
 }  // namespace ember::nn

@@ -1,5 +1,5 @@
-// Loss modules over (input, target): CrossEntropyLoss takes logits, NLLLoss log-probabilities.
-// Targets are int64 class indices of shape (N).
+// Loss modules over (input, target): CrossEntropyLoss takes logits, NLLLoss log-probabilities,
+// both with int64 class indices of shape (N) as targets; MSELoss takes a target of the input's shape.
 #pragma once
 #include <ember/nn/module.h>
 #include <ember/ops/ops.h>
@@ -23,6 +23,17 @@ class NLLLoss : public Module {
   using Module::forward;
   Tensor forward(const Tensor& log_probs, const Tensor& target) const;
   Tensor operator()(const Tensor& log_probs, const Tensor& target) const { return forward(log_probs, target); }
+
+ private:
+  Reduction reduction_;
+};
+
+class MSELoss : public Module {
+ public:
+  explicit MSELoss(Reduction reduction = Reduction::Mean) : Module("MSELoss"), reduction_(reduction) {}
+  using Module::forward;
+  Tensor forward(const Tensor& input, const Tensor& target) const;
+  Tensor operator()(const Tensor& input, const Tensor& target) const { return forward(input, target); }
 
  private:
   Reduction reduction_;

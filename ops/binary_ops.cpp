@@ -107,6 +107,13 @@ Tensor Tensor::add_(const Tensor& other, double alpha) {
   return *this;
 }
 
+Tensor Tensor::add_(double value) {
+  ops::check_floating("add_", *this);
+  detail::begin_inplace_write(*this, "add_");
+  EMBER_KERNEL(device(), unary, kernels::UnaryOp::AddScalar, *this, *this, value);
+  return *this;
+}
+
 Tensor Tensor::mul_(double value) {
   ops::check_floating("mul_", *this);
   detail::begin_inplace_write(*this, "mul_");

@@ -38,7 +38,16 @@ inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
 inline Tensor operator/(const Tensor& a, double b) { return mul(a, 1.0 / b); }
 inline Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
 inline Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+inline Tensor operator-(double a, const Tensor& b) { return add(neg(b), a); }
+inline Tensor operator/(double a, const Tensor& b) { return mul(pow(b, -1.0), a); }
 inline Tensor operator-(const Tensor& a) { return neg(a); }
+// In place, like torch's: not recorded by autograd (see Tensor::add_).
+inline Tensor& operator+=(Tensor& a, const Tensor& b) { a.add_(b); return a; }
+inline Tensor& operator-=(Tensor& a, const Tensor& b) { a.add_(b, -1.0); return a; }
+inline Tensor& operator+=(Tensor& a, double b) { a.add_(b); return a; }
+inline Tensor& operator-=(Tensor& a, double b) { a.add_(-b); return a; }
+inline Tensor& operator*=(Tensor& a, double b) { a.mul_(b); return a; }
+inline Tensor& operator/=(Tensor& a, double b) { a.mul_(1.0 / b); return a; }
 
 // ---- reductions (ops/reduce_ops.cpp) ----
 Tensor sum(const Tensor& a);
@@ -77,6 +86,8 @@ enum class Reduction { None, Mean, Sum };
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction = Reduction::Mean);
 // logits (N, C): log_softmax + nll_loss, fused and numerically stable.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction = Reduction::Mean);
+// (input - target)^2, reduced; input and target of one shape (torch.nn.functional.mse_loss).
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 
 // ---- regularisation (ops/dropout_ops.cpp) ----
 // Zeroes each element with probability p and scales the rest by 1/(1-p) while training.

@@ -243,3 +243,42 @@ TEST_CASE("ops: forward values of the elementwise ops", "[ops]") {
   Tensor col = from_vector<double>({10, 20}, {2, 1});
   CHECK((row + col).to_vector<double>() == std::vector<double>{11, 12, 13, 21, 22, 23});
 }
+
+TEST_CASE("ops: libtorch spellings (methods, scalar-left and compound operators)", "[ops]") {
+  Tensor x = from_vector<double>({1.0, 2.0, 4.0}, {3});
+  CHECK((1.0 - x).to_vector<double>() == std::vector<double>{0.0, -1.0, -3.0});
+  CHECK((2.0 / x).to_vector<double>() == std::vector<double>{2.0, 1.0, 0.5});
+  CHECK(x.exp().to_vector<double>() == exp(x).to_vector<double>());
+  CHECK(x.log().to_vector<double>() == log(x).to_vector<double>());
+  CHECK(x.pow(2.0).to_vector<double>() == std::vector<double>{1.0, 4.0, 16.0});
+  CHECK((-x).relu().to_vector<double>() == std::vector<double>{0.0, 0.0, 0.0});
+  CHECK(x.view({1, 3}).matmul(x.view({3, 1})).item() == 21.0);
+  CHECK(from_vector<double>({1, 5, 2, 7, 0, 3}, {2, 3}).argmax(1).to_vector<int64_t>() == std::vector<int64_t>{1, 0});
+  CHECK(zeros({1, 3, 1, 2}).squeeze().sizes() == Shape{3, 2});
+  CHECK(x.view_as(zeros({3, 1})).sizes() == Shape{3, 1});
+  Tensor y = x.clone();
+  y += x;
+  y -= 1.0;
+  y *= 2.0;
+  y /= 4.0;
+  y += 1.0;
+  y -= ones({3}, kFloat64);
+  CHECK(y.to_vector<double>() == std::vector<double>{0.5, 1.5, 3.5});
+  // Scalar-left forms differentiate like their spelled-out equivalents.
+  Tensor w = from_vector<double>({0.5, 2.0}, {2}).requires_grad_();
+  require_gradcheck([](const TensorList& in) { return 3.0 / in[0] + (1.0 - in[0]); }, {w});
+}
+
+TEST_CASE("mse_loss: values, reductions, gradient and shape check", "[ops]") {
+  Tensor input = from_vector<double>({1.0, 2.0, 3.0, 4.0}, {2, 2}).requires_grad_();
+  Tensor target = from_vector<double>({0.0, 2.0, 5.0, 3.0}, {2, 2});
+  CHECK(mse_loss(input, target).item() == Approx((1.0 + 0.0 + 4.0 + 1.0) / 4));
+  CHECK(mse_loss(input, target, Reduction::Sum).item() == Approx(6.0));
+  CHECK(mse_loss(input, target, Reduction::None).to_vector<double>() == std::vector<double>{1, 0, 4, 1});
+  CHECK(nn::MSELoss()(input, target).item() == Approx(1.5));
+  mse_loss(input, target).backward();
+  // d/dx mean((x - t)^2) = 2 (x - t) / 4
+  CHECK(input.grad().to_vector<double>() == std::vector<double>{0.5, 0.0, -1.0, 0.5});
+  require_gradcheck([&](const TensorList& in) { return mse_loss(in[0], target); }, {input});
+  CHECK_THROWS_WITH(mse_loss(input, zeros({4}, kFloat64)), Catch::Contains("mse_loss: input Tensor[2, 2]"));
+}

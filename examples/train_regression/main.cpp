@@ -24,8 +24,6 @@ class Regressor : public nn::Module {
   std::shared_ptr<nn::Linear> fc1, fc2;
 };
 
-Tensor mse(const Tensor& prediction, const Tensor& target) { return mean(pow(prediction - target, 2.0)); }
-
 }  // namespace
 
 int main() {
@@ -49,7 +47,7 @@ int main() {
     double loss_value = 0;
     for (int step = 1; step <= 300; ++step) {
       optimizer.zero_grad();
-      Tensor loss = mse((*model)(x), y);
+      Tensor loss = mse_loss((*model)(x), y);
       loss.backward();
       optimizer.step();
       loss_value = loss.item();
@@ -72,13 +70,13 @@ int main() {
     double restored_loss;
     {
       NoGradGuard no_grad;
-      restored_loss = mse((*restored)(x), y).item();
+      restored_loss = mse_loss((*restored)(x), y).item();
     }
     std::printf("checkpoint %s: restored model loss %.6f\n", path.string().c_str(), restored_loss);
     std::filesystem::remove(path);
 
     NoGradGuard no_grad;
-    double final_loss = mse((*model)(x), y).item();
+    double final_loss = mse_loss((*model)(x), y).item();
     if (!(final_loss < 0.01) || std::abs(restored_loss - final_loss) > 1e-6) {
       std::fprintf(stderr, "train_regression: FAILED (loss %.6f, restored %.6f)\n", final_loss, restored_loss);
       return 1;
