@@ -2,8 +2,8 @@
 //   nll:            loss[n] = -lp[n, t[n]]                 d lp[n, c] = -[c == t[n]] * g[n]
 //   cross_entropy:  loss[n] = lse(x[n]) - x[n, t[n]]       d x[n, c]  = (softmax(x[n])[c] - [c == t[n]]) * g[n]
 // with g[n] = g / N for the mean, g for the sum. cross_entropy is one fused kernel pair (it saves
-// the per-row log-sum-exp), not log_softmax followed by nll_loss; with mean or sum the forward
-// kernel also reduces the losses.
+// the per-row log-sum-exp less the row max, kernels/softmax.h), not log_softmax followed by
+// nll_loss; with mean or sum the forward kernel also reduces the losses.
 #include <ember/autograd/grad_mode.h>
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/softmax.h>

@@ -2,7 +2,9 @@
 // dims, non-contiguous inputs, every reduction) and the errors for bad shapes, dtypes, targets.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "support/test_support.h"
@@ -144,4 +146,68 @@ TEST_CASE("losses: errors for bad shapes, dtypes and targets", "[softmax]") {
   CHECK_THROWS_WITH(cross_entropy(zeros({3, 4}, kInt64), targets({0, 1, 2})), Catch::Contains("floating"));
   CHECK_THROWS_WITH(softmax(ones({2, 3}), 2), Catch::Contains("softmax"));
   CHECK_THROWS_WITH(log_softmax(ones({2}, kInt64), 0), Catch::Contains("floating"));
+}
+
+// float32 logits near 3e4 and +-1e4, where a float32 shift m + log(s) would be rounded by the
+// ulp of m (0.002 at 3e4): log-probabilities, probabilities, the cross-entropy and its gradient
+// against float64 computations from the same float32 values. Log-probabilities and losses within
+// 1e-5 plus the float32 spacing of the expected value (-20000.69 is only representable to 0.001),
+// probabilities and gradients within 1e-6.
+TEST_CASE("float32 softmax, log_softmax and cross_entropy: large logits match float64", "[softmax]") {
+  const std::vector<float> values = {3e4f,   3e4f + 1,   3e4f + 2,  // the probe's rows
+                                     -1e4f,  1e4f,       1e4f,
+                                     -1e4f,  1e4f,       1e4f - 1,   // target 0: a loss near 2e4
+                                     1e4f + 0.5f, -3e4f, 1e4f,
+                                     -3e4f,  -3e4f + 0.25f, -3e4f - 1.5f};
+  const std::vector<int64_t> t = {2, 1, 0, 2, 1};
+  const int64_t n = 5, c = 3;
+  const Tensor x = from_vector<float>(values, {n, c});
+  const Tensor target = targets(t);
+  // The float64 reference: lp = (x - m) - log sum exp(x - m).
+  std::vector<double> lp(values.size()), p(values.size()), grad(values.size()), loss(static_cast<size_t>(n));
+  for (int64_t row = 0; row < n; ++row) {
+    double m = values[row * c];
+    for (int64_t k = 1; k < c; ++k) m = std::max(m, static_cast<double>(values[row * c + k]));
+    double s = 0;
+    for (int64_t k = 0; k < c; ++k) s += std::exp(static_cast<double>(values[row * c + k]) - m);
+    for (int64_t k = 0; k < c; ++k) {
+      const size_t i = static_cast<size_t>(row * c + k);
+      lp[i] = (static_cast<double>(values[i]) - m) - std::log(s);
+      p[i] = std::exp(lp[i]);
+      grad[i] = p[i] - (k == t[row] ? 1.0 : 0.0);
+    }
+    loss[row] = -lp[row * c + t[row]];
+  }
+  const double loss_sum = loss[0] + loss[1] + loss[2] + loss[3] + loss[4];
+  const Tensor lp_ref = f64(lp, {n, c}), p_ref = f64(p, {n, c}), grad_ref = f64(grad, {n, c});
+  const double float_eps = std::numeric_limits<float>::epsilon();
+  std::string why;
+  auto close = [&](const Tensor& actual, const Tensor& expected, double rtol, double atol) {
+    REQUIRE(actual.dtype() == kFloat32);
+    const bool ok = ember::testing::all_close(actual.to(kFloat64), expected, rtol, atol, &why);
+    INFO(why);
+    CHECK(ok);
+  };
+  SECTION("log_softmax and softmax, along the rows and along dim 0") {
+    close(log_softmax(x, 1), lp_ref, float_eps, 1e-5);
+    close(log_softmax(x.t(), 0).t(), lp_ref, float_eps, 1e-5);
+    close(softmax(x, 1), p_ref, 0, 1e-6);
+    close(softmax(x.t(), 0).t(), p_ref, 0, 1e-6);
+  }
+  SECTION("cross_entropy forward") {
+    close(cross_entropy(x, target, Reduction::None), f64(loss, {n}), float_eps, 1e-5);
+    close(cross_entropy(x, target, Reduction::Sum), f64({loss_sum}, {}), float_eps, 1e-5);
+    close(cross_entropy(x, target, Reduction::Mean), f64({loss_sum / n}, {}), float_eps, 1e-5);
+  }
+  SECTION("cross_entropy gradient (sum and mean), and log_softmax + nll_loss's") {
+    Tensor xs = x.clone().set_requires_grad(true);
+    cross_entropy(xs, target, Reduction::Sum).backward();
+    close(xs.grad(), grad_ref, 0, 1e-6);
+    Tensor xm = x.clone().set_requires_grad(true);
+    cross_entropy(xm, target, Reduction::Mean).backward();
+    close(xm.grad(), mul(grad_ref, 1.0 / n), 0, 1e-6 / n);
+    Tensor xl = x.clone().set_requires_grad(true);
+    nll_loss(log_softmax(xl, 1), target, Reduction::Sum).backward();
+    close(xl.grad(), grad_ref, 0, 1e-6);
+  }
 }

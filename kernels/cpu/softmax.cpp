@@ -1,5 +1,6 @@
 // CPU reference of kernels/softmax.h: one pass per row (or strided column when inner > 1) for
-// the max, one for the sum, one to write; sums in double.
+// the max, one for the sum, one to write; sums in double, and x - m - log(s) as (x - m) - log(s)
+// in double. The cross-entropy gradient recomputes the row max (one pass) before writing.
 #include <cmath>
 #include <limits>
 
@@ -37,8 +38,10 @@ void softmax_forward(const Tensor& in, const Tensor& out, ReduceGeometry g, bool
       double s = 0;
       for (int64_t c = 0; c < g.reduce; ++c) s += std::exp(static_cast<double>(x[base + c * stride] - m));
       if (log) {
-        T shift = static_cast<T>(m + std::log(s));
-        for (int64_t c = 0; c < g.reduce; ++c) y[base + c * stride] = x[base + c * stride] - shift;
+        // (x - m) - log(s), not x - (m + log(s)): m + log(s) rounded to T would err by the ulp of m.
+        const double log_s = std::log(s);
+        for (int64_t c = 0; c < g.reduce; ++c)
+          y[base + c * stride] = static_cast<T>((static_cast<double>(x[base + c * stride]) - m) - log_s);
       } else {
         for (int64_t c = 0; c < g.reduce; ++c)
           y[base + c * stride] = static_cast<T>(std::exp(static_cast<double>(x[base + c * stride] - m)) / s);
@@ -83,9 +86,9 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Ten
         for (int64_t c = 0; c < classes; ++c) m = std::max(m, xr[c]);
         double s = 0;
         for (int64_t c = 0; c < classes; ++c) s += std::exp(static_cast<double>(xr[c] - m));
-        double row_lse = m + std::log(s);
-        lse_out[row] = static_cast<T>(row_lse);
-        loss[row] = static_cast<T>(row_lse - xr[t[row]]);
+        const double log_s = std::log(s);
+        lse_out[row] = static_cast<T>(log_s);
+        loss[row] = static_cast<T>((static_cast<double>(m) - xr[t[row]]) + log_s);
       }
     });
   });
@@ -118,11 +121,13 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Te
     int64_t n = logits.size(0), classes = logits.size(1);
     parallel_for(n, grain_for(classes), [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
+        const T* xr = x + row * classes;
+        T m = -std::numeric_limits<T>::infinity();  // the forward's max, recomputed
+        for (int64_t c = 0; c < classes; ++c) m = std::max(m, xr[c]);
         double g = scale * gy[row * grad_stride];
         for (int64_t c = 0; c < classes; ++c) {
-          int64_t k = row * classes + c;
-          double p = std::exp(static_cast<double>(x[k]) - row_lse[row]);
-          gx[k] = static_cast<T>((p - (c == t[row] ? 1.0 : 0.0)) * g);
+          double p = std::exp((static_cast<double>(xr[c]) - m) - row_lse[row]);
+          gx[row * classes + c] = static_cast<T>((p - (c == t[row] ? 1.0 : 0.0)) * g);
         }
       }
     });

@@ -2,9 +2,10 @@
 // at most kThreadRowLimit elements (the MNIST logits, N=100 x C=10), by a warp each up to
 // kWarpRowLimit and by a block each otherwise; the max and the sums are warp-shuffle (and
 // shared-memory) all-reduces. inner > 1 (softmax over a non-last dim) takes a thread per column.
-// The loss gradients are pointwise given the saved per-row log-sum-exp, so they are grid-stride
-// elementwise loops. The mean/sum cross-entropy reduces its rows' losses in the same launch (last
-// block combines).
+// The cross-entropy gradient takes the same row groups: it recomputes the row max (the saved
+// per-row lse is log sum exp(x - max), kept apart from the max, see kernels/softmax.h) and writes
+// the row; the nll gradient is pointwise, a grid-stride elementwise loop. The mean/sum
+// cross-entropy reduces its rows' losses in the same launch (last block combines).
 #include <cmath>
 #include <limits>
 
@@ -20,6 +21,14 @@ namespace {
 template <typename T>
 __device__ __forceinline__ T quiet_nan() { return static_cast<T>(NAN); }
 
+// m = max_c x[c], all-reduced over the row's group (every thread of the group gets it).
+template <typename T, typename Group>
+__device__ __forceinline__ T row_max(const Group& group, const T* __restrict__ x, int64_t cols, T lowest, T* scratch) {
+  T m = lowest;
+  for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
+  return group.allreduce(m, MaxOp{}, lowest, scratch);
+}
+
 // The two passes every row kernel starts with, all-reduced over the row's group (every thread of
 // the group gets both): m = max_c x[c] and s = sum_c exp(x[c] - m), so that exp never overflows.
 template <typename T>
@@ -29,17 +38,15 @@ struct RowExpSum {
 template <typename T, typename Group>
 __device__ __forceinline__ RowExpSum<T> row_exp_sum(const Group& group, const T* __restrict__ x, int64_t cols, T lowest,
                                                     T* scratch) {
-  T m = lowest;
-  for (int64_t c = group.rank(); c < cols; c += group.size()) m = MaxOp{}(m, x[c]);
-  m = group.allreduce(m, MaxOp{}, lowest, scratch);
+  const T m = row_max(group, x, cols, lowest, scratch);
   T s = 0;
   for (int64_t c = group.rank(); c < cols; c += group.size()) s += device_exp(x[c] - m);
   s = group.allreduce(s, SumOp{}, T(0), scratch);
   return {m, s};
 }
 
-// y[row, c] = x[row, c] - m - log(s)  (log)   or   exp(x[row, c] - m) / s,
-// with m = max_c x[row, c], s = sum_c exp(x[row, c] - m)
+// y[row, c] = (x[row, c] - m) - log(s)  (log)   or   exp(x[row, c] - m) / s,
+// with m = max_c x[row, c], s = sum_c exp(x[row, c] - m) (x - m first: m + log(s) would round at m's ulp)
 template <typename T, typename Group>
 __global__ void softmax_rows(const T* __restrict__ in, T* __restrict__ out, int64_t rows, int64_t cols, bool log, T lowest) {
   __shared__ T scratch[kWarpSize];
@@ -50,8 +57,8 @@ __global__ void softmax_rows(const T* __restrict__ in, T* __restrict__ out, int6
     const RowExpSum<T> r = row_exp_sum(group, x, cols, lowest, scratch);
     const T m = r.max, s = r.sum;
     if (log) {
-      T shift = m + device_log(s);
-      for (int64_t c = group.rank(); c < cols; c += group.size()) y[c] = x[c] - shift;
+      const T log_s = device_log(s);
+      for (int64_t c = group.rank(); c < cols; c += group.size()) y[c] = (x[c] - m) - log_s;
     } else {
       T inv = T(1) / s;
       for (int64_t c = group.rank(); c < cols; c += group.size()) y[c] = device_exp(x[c] - m) * inv;
@@ -70,10 +77,10 @@ __global__ void softmax_columns(const T* __restrict__ in, T* __restrict__ out, i
     for (int64_t c = 0; c < classes; ++c) m = MaxOp{}(m, in[base + c * inner]);
     T s = 0;
     for (int64_t c = 0; c < classes; ++c) s += device_exp(in[base + c * inner] - m);
-    T shift = m + device_log(s), inv = T(1) / s;
+    T log_s = device_log(s), inv = T(1) / s;
     for (int64_t c = 0; c < classes; ++c) {
       T x = in[base + c * inner];
-      out[base + c * inner] = log ? x - shift : device_exp(x - m) * inv;
+      out[base + c * inner] = log ? (x - m) - log_s : device_exp(x - m) * inv;
     }
   }
 }
@@ -116,8 +123,8 @@ __global__ void softmax_backward_columns(const T* __restrict__ grad, const T* __
 
 // One row of the loss, called by every thread of the row's group; returns the loss in rank 0
 // (0 in the others) and writes lse[row]:
-//   lse[n] = m + log sum_c exp(x[n, c] - m), m = max_c x[n, c];
-//   loss[n] = lse[n] - x[n, t[n]] (NaN when t[n] is out of range)
+//   lse[n] = log sum_c exp(x[n, c] - m), m = max_c x[n, c] (the log-sum-exp less m);
+//   loss[n] = (m - x[n, t[n]]) + lse[n] (NaN when t[n] is out of range)
 template <typename T, typename Group>
 __device__ __forceinline__ T cross_entropy_row(const Group& group, const T* __restrict__ logits,
                                                const int64_t* __restrict__ target, T* __restrict__ lse, int64_t row,
@@ -125,10 +132,10 @@ __device__ __forceinline__ T cross_entropy_row(const Group& group, const T* __re
   const T* x = logits + row * cols;
   const RowExpSum<T> r = row_exp_sum(group, x, cols, lowest, scratch);
   if (group.rank() != 0) return T(0);
-  const T row_lse = r.max + device_log(r.sum);
+  const T log_s = device_log(r.sum);
   const int64_t t = target[row];
-  lse[row] = row_lse;
-  return t >= 0 && t < cols ? row_lse - x[t] : quiet_nan<T>();
+  lse[row] = log_s;
+  return t >= 0 && t < cols ? (r.max - x[t]) + log_s : quiet_nan<T>();
 }
 
 // losses[n] = loss[n] of cross_entropy_row, a group (warp or block) per row
@@ -188,17 +195,26 @@ __device__ __forceinline__ void for_each_row_column(int64_t rows, Div cols, F f)
   }
 }
 
-// gx[n, c] = (exp(x[n, c] - lse[n]) - [c == t[n]]) * scale * g[n * grad_stride]
-template <typename T, typename Div>
-__global__ void cross_entropy_backward_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
-                                              const T* __restrict__ lse, const T* __restrict__ grad, int64_t grad_stride,
-                                              T scale, T* __restrict__ grad_logits, int64_t rows, Div cols) {
-  for_each_row_column(rows, cols, [&](auto k, auto n, int64_t c) {
-    const int64_t t = target[n];
-    const T g = scale * grad[n * grad_stride];
-    const T p = device_exp(logits[k] - lse[n]);
-    grad_logits[k] = t >= 0 && t < cols.divisor ? (p - (c == t ? T(1) : T(0))) * g : quiet_nan<T>();
-  });
+// gx[n, c] = (exp((x[n, c] - m) - lse[n]) - [c == t[n]]) * scale * g[n * grad_stride],
+// m = max_c x[n, c] recomputed (lse[n] is the forward's log-sum-exp less m), a group per row
+template <typename T, typename Group>
+__global__ void cross_entropy_backward_rows(const T* __restrict__ logits, const int64_t* __restrict__ target,
+                                            const T* __restrict__ lse, const T* __restrict__ grad, int64_t grad_stride,
+                                            T scale, T* __restrict__ grad_logits, int64_t rows, int64_t cols, T lowest) {
+  __shared__ T scratch[kWarpSize];
+  Group group;
+  for (int64_t row = group.first_row(); row < rows; row += group.row_step()) {
+    const T* x = logits + row * cols;
+    T* gx = grad_logits + row * cols;
+    const T m = row_max(group, x, cols, lowest, scratch);
+    const int64_t t = target[row];
+    const bool valid = t >= 0 && t < cols;
+    const T g = scale * grad[row * grad_stride], log_s = lse[row];
+    for (int64_t c = group.rank(); c < cols; c += group.size()) {
+      const T p = device_exp((x[c] - m) - log_s);
+      gx[c] = valid ? (p - (c == t ? T(1) : T(0))) * g : quiet_nan<T>();
+    }
+  }
 }
 
 // loss[n] = -lp[n, t[n]] (NaN when t[n] is out of range)
@@ -323,14 +339,15 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Te
                             int64_t grad_stride, double scale, const Tensor& grad_logits) {
   int64_t rows = logits.size(0), cols = logits.size(1);
   if (rows * cols == 0) return;
+  cudaStream_t stream = stream_of(logits);
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&](auto tag) {
     using T = decltype(tag);
-    with_divmod(rows * cols, [&](auto div_tag) {
-      using Div = decltype(div_tag);
-      cross_entropy_backward_kernel<T><<<grid_size(rows * cols), kBlockSize, 0, stream_of(logits)>>>(
+    launch_rows(rows, cols, [&](auto group, int blocks) {
+      cross_entropy_backward_rows<T, decltype(group)><<<blocks, kBlockSize, 0, stream>>>(
           static_cast<const T*>(logits.data_ptr()), static_cast<const int64_t*>(target.data_ptr()),
           static_cast<const T*>(lse.data_ptr()), static_cast<const T*>(grad.data_ptr()), grad_stride,
-          static_cast<T>(scale), static_cast<T*>(grad_logits.data_ptr()), rows, Div(cols));
+          static_cast<T>(scale), static_cast<T*>(grad_logits.data_ptr()), rows, cols,
+          -std::numeric_limits<T>::infinity());
     });
     EMBER_CUDA_CHECK_LAUNCH();
   });

@@ -3,6 +3,10 @@
 // zero, including long rows (100000 elements) that take the block-per-row kernels.
 #include <catch2/catch.hpp>
 
+#include <limits>
+#include <string>
+#include <vector>
+
 #include "../support/test_support.h"
 
 using namespace ember;
@@ -168,6 +172,55 @@ TEST_CASE("cuda: reduced cross_entropy is bit-identical run to run", "[cuda][sof
       const double first = cross_entropy(logits, target, r).item();
       CHECK(cross_entropy(logits, target, r).item() == first);
     }
+  }
+}
+
+// float32 logits near 3e4, -1e4, 1e4 and -3e4 (random in [-4, 4] around them, every third row
+// with its first logit 2e4 below the rest), where a float32 m + log(s) is rounded by the ulp of m:
+// CUDA's float32 log-probabilities, probabilities, losses and gradients against the CPU's float64,
+// for rows of a thread (10 classes), a warp (300) and a block (3000) and the column kernel.
+// Log-probabilities and losses within 1e-5 plus the float32 spacing of the value, probabilities
+// and gradients within 1e-6.
+TEST_CASE("cuda: float32 softmax and cross_entropy at large logits match float64", "[cuda][softmax]") {
+  const double eps = std::numeric_limits<float>::epsilon();
+  auto close = [](const Tensor& cuda_f32, const Tensor& cpu_f64, double rtol, double atol, const char* what) {
+    REQUIRE(cuda_f32.dtype() == kFloat32);
+    REQUIRE(cuda_f32.is_cuda());
+    std::string why;
+    const bool ok = ember::testing::all_close(cuda_f32.to(kCPU).to(kFloat64), cpu_f64, rtol, atol, &why);
+    INFO(what << ": " << why);
+    CHECK(ok);
+  };
+  const int64_t rows = 12;
+  const double offsets[] = {3e4, -1e4, 1e4, -3e4};
+  for (int64_t cols : {10, 300, 3000}) {
+    INFO(cols << " classes");
+    std::vector<double> v = random_tensor({rows, cols}, 70 + static_cast<uint64_t>(cols), -4, 4).to_vector<double>();
+    std::vector<int64_t> t(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) v[static_cast<size_t>(r * cols + c)] += offsets[r % 4];
+      if (r % 3 == 0) v[static_cast<size_t>(r * cols)] -= 2e4;
+      t[static_cast<size_t>(r)] = (r * 7) % cols;  // row 0: the logit 2e4 below, a loss near 2e4
+    }
+    const Tensor x = from_vector(v, {rows, cols}, kFloat64).to(kFloat32), x64 = x.to(kFloat64);
+    const Tensor target = from_vector(t, {rows}, kInt64);
+    const Tensor xc = x.to(cuda_device(0)), tc = target.to(cuda_device(0));
+    const Tensor lp = log_softmax(x64, 1);
+    close(log_softmax(xc, 1), lp, eps, 1e-5, "log_softmax");
+    close(log_softmax(xc.t(), 0).t(), lp, eps, 1e-5, "log_softmax along dim 0");
+    close(softmax(xc, 1), softmax(x64, 1), 0, 1e-6, "softmax");
+    close(softmax(xc.t(), 0).t(), softmax(x64, 1), 0, 1e-6, "softmax along dim 0");
+    close(cross_entropy(xc, tc, Reduction::None), cross_entropy(x64, target, Reduction::None), eps, 1e-5,
+          "cross_entropy");
+    close(cross_entropy(xc, tc, Reduction::Sum), cross_entropy(x64, target, Reduction::Sum), 1e-6, 1e-5,
+          "cross_entropy sum");
+    Tensor gc = xc.clone().set_requires_grad(true), g64 = x64.clone().set_requires_grad(true);
+    cross_entropy(gc, tc, Reduction::Sum).backward();
+    cross_entropy(g64, target, Reduction::Sum).backward();
+    close(gc.grad(), g64.grad(), 0, 1e-6, "cross_entropy gradient");
+    Tensor lc = xc.clone().set_requires_grad(true);
+    nll_loss(log_softmax(lc, 1), tc, Reduction::Sum).backward();
+    close(lc.grad(), g64.grad(), 0, 1e-6, "log_softmax + nll_loss gradient");
   }
 }
 
