@@ -183,17 +183,6 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
   autograd::backward({*this}, {gradient}, retain_graph);
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) {
-  os << t.str();
-  if (!t.defined()) return os;
-  std::vector<double> values = t.to_vector<double>();
-  os << " {";
-  size_t shown = std::min<size_t>(values.size(), 16);
-  for (size_t i = 0; i < shown; ++i) os << (i ? ", " : "") << values[i];
-  if (shown < values.size()) os << ", ...";
-  return os << "}";
-}
-
 // ---------------------------------------------------------------- factories
 
 Tensor empty(const Shape& sizes, TensorOptions options) {

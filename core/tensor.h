@@ -159,6 +159,9 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// Prints the header (t.str(), and ", requires_grad") and the values as nested rows, PyTorch-style:
+// one width for all, 4 decimals (or scientific when magnitudes call for it), and only the first
+// and last 3 entries of each dim beyond 1000 elements (core/tensor_print.cpp).
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 // ---- factories ----

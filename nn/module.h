@@ -50,7 +50,7 @@ class Module : public std::enable_shared_from_this<Module> {
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
 
   const std::string& type_name() const { return type_name_; }
-  std::string describe(int indent = 0) const;  // a tree like PyTorch's module printout
+  std::string describe(int indent = 0) const;  // a tree like PyTorch's module printout (also operator<<)
   // The layer's settings inside the parentheses of describe(), e.g. "1, 10, kernel_size=(5, 5)".
   virtual std::string extra_repr() const { return ""; }
 
@@ -82,5 +82,8 @@ class Module : public std::enable_shared_from_this<Module> {
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
+
+// std::cout << *net prints describe(), as printing a module does in PyTorch.
+inline std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.describe(); }
 
 }  // namespace ember::nn

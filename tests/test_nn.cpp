@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <sstream>
 
 #include <ember/ember.h>
 #include "support/test_support.h"
@@ -229,6 +230,9 @@ TEST_CASE("MnistNet forward shapes and log-probabilities", "[nn]") {
   INFO(why);
   CHECK_THROWS_WITH(net.forward(zeros({2, 3, 28, 28})), Catch::Contains("(N, 1, 28, 28)"));
   CHECK_THAT(net.describe(), Catch::Contains("(conv1): Conv2d(1, 10, kernel_size=(5, 5), stride=(1, 1))"));
+  std::ostringstream printed;
+  printed << net;
+  CHECK(printed.str() == net.describe());
 }
 
 TEST_CASE("Module::to keeps parameters as leaves on the target device", "[nn]") {

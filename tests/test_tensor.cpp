@@ -581,3 +581,23 @@ TEST_CASE("tensor: in-place arithmetic errors name the op", "[core]") {
                        .slice(4, 0, 2).slice(3, 0, 2).slice(2, 0, 2).slice(1, 0, 2).slice(0, 0, 2);
   CHECK_THROWS_WITH(strided.contiguous(), Catch::Contains("strided kernels walk at most 8 dims"));
 }
+
+TEST_CASE("tensor: operator<< prints nested rows, one width, summarised past 1000 elements", "[core]") {
+  auto printed = [](const Tensor& t) {
+    std::ostringstream out;
+    out << t;
+    return out.str();
+  };
+  CHECK(printed(from_vector<float>({1, 2.5, -3, 4, 5, 6}, {2, 3})) ==
+        "Tensor[2, 3] float32 cpu\n[[ 1.0000,  2.5000, -3.0000],\n [ 4.0000,  5.0000,  6.0000]]");
+  CHECK(printed(arange(0, 8, 1).view({2, 2, 2})) == "Tensor[2, 2, 2] int64 cpu\n[[[0, 1],\n  [2, 3]],\n\n [[4, 5],\n  [6, 7]]]");
+  CHECK(printed(scalar_tensor(3.25, kFloat64)) == "Tensor[] float64 cpu\n3.2500");
+  CHECK(printed(from_vector<double>({1e-6, 2}, {2}).set_requires_grad(true)) ==
+        "Tensor[2] float64 cpu, requires_grad\n[1.0000e-06, 2.0000e+00]");
+  CHECK(printed(from_vector<int64_t>({(int64_t{1} << 53) + 1}, {1})) == "Tensor[1] int64 cpu\n[9007199254740993]");
+  CHECK(printed(zeros({0, 3})) == "Tensor[0, 3] float32 cpu\n[]");
+  CHECK(printed(Tensor()) == "Tensor(undefined)");
+  // 1001 elements: the first and last three of the dim.
+  std::string big = printed(arange(0, 1001, 1));
+  CHECK(big == "Tensor[1001] int64 cpu\n[   0,    1,    2, ...,  998,  999, 1000]");
+}
