@@ -134,9 +134,23 @@ class LinearReluBackward : public autograd::Node {
   Tensor x_, weight_, out_;
 };
 
-}  // namespace
+// The rows of every leading dim of t as one matrix: (..., k) -> (prod(...), k) (a view when the
+// layout allows; the reshape's backward restores the shape of the gradient).
+Tensor as_rows(const Tensor& t) {
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < t.dim(); ++d) rows *= t.size(d);
+  return t.reshape({rows, t.size(-1)});
+}
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+// The shape of t with its last dim replaced by `last`.
+Shape with_last(const Tensor& t, int64_t last) {
+  Shape shape = t.sizes();
+  shape.back() = last;
+  return shape;
+}
+
+// Two matrices, or two batches of one size: the product with its own backward node.
+Tensor matmul_matrices(const Tensor& a, const Tensor& b) {
   ops::check_same_device_dtype("matmul", {{"self", &a}, {"other", &b}});
   ops::check_floating("matmul", a);
   EMBER_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3),
@@ -151,7 +165,34 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return autograd::record(std::make_shared<MatmulBackward>(a, b), {a, b}, out);
 }
 
+}  // namespace
+
+// torch.matmul's forms beyond matrices, reduced to them by views: a vector is a matrix of one row
+// (on the left) or one column (on the right), dropped from the result; a stack of matrices
+// (..., n, k) times one matrix (k, m) is one tall matrix of all the rows.
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  EMBER_CHECK(a.defined() && b.defined(), "matmul: arguments must be defined");
+  EMBER_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least one dim, got ",
+              ops::describe({{"self", &a}, {"other", &b}}));
+  if (a.dim() == 1 || b.dim() == 1) {
+    Tensor out = matmul(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(1) : b);
+    if (a.dim() == 1) out = out.squeeze(-2);
+    if (b.dim() == 1) out = out.squeeze(-1);
+    return out;
+  }
+  if (a.dim() > 2 && b.dim() == 2) {
+    EMBER_CHECK(a.size(-1) == b.size(0), "matmul: inner dimensions differ: ", shape_str(a.sizes()), " @ ",
+                shape_str(b.sizes()));
+    return matmul_matrices(as_rows(a), b).reshape(with_last(a, b.size(1)));
+  }
+  return matmul_matrices(a, b);
+}
+
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  // (in) and (..., in) inputs, as torch's: the leading dims as rows of one matrix.
+  EMBER_CHECK(x.defined() && weight.defined(), "linear: input and weight must be defined");
+  if (x.dim() == 1) return linear(x.unsqueeze(0), weight, bias).squeeze(0);
+  if (x.dim() > 2 && weight.dim() == 2) return linear(as_rows(x), weight, bias).reshape(with_last(x, weight.size(0)));
   check_linear_args("linear", x, weight, bias);
   Tensor out = ops::empty_as(x, {x.size(0), weight.size(0)});
   if (bias.defined())  // one cuBLASLt call with a bias epilogue on the GPU

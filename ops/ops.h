@@ -61,9 +61,11 @@ Tensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);  // int64, no
 Tensor sum_to(const Tensor& a, const Shape& shape);
 
 // ---- linear algebra (ops/linear_ops.cpp: OpenBLAS on the CPU, cuBLAS on the GPU) ----
-// (n, k) @ (k, m) -> (n, m); also (b, n, k) @ (b, k, m).
+// (n, k) @ (k, m) -> (n, m); (b, n, k) @ (b, k, m); as torch.matmul also a vector on either side
+// ((k) @ (k, m) -> (m), (n, k) @ (k) -> (n), (k) @ (k) -> ()) and a stack (..., n, k) @ (k, m).
 Tensor matmul(const Tensor& a, const Tensor& b);
-// x (N, in) @ weight (out, in)^T + bias (out) -> (N, out). bias may be undefined.
+// x (N, in) @ weight (out, in)^T + bias (out) -> (N, out); also x (in) or (..., in). bias may be
+// undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // ---- convolution and pooling (ops/conv_ops.cpp, ops/pool_ops.cpp) ----

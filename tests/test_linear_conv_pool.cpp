@@ -168,10 +168,49 @@ TEST_CASE("gemm_bias_grad equals matmul and the row sums, bit for bit where sum 
                     Catch::Contains("gemm_bias_grad: expected"));
 }
 
+TEST_CASE("matmul with vectors and stacks, linear over leading dims: values and gradcheck, as torch", "[linear]") {
+  Tensor m = random_tensor({3, 4}, 1), v3 = random_tensor({3}, 2), v4 = random_tensor({4}, 3);
+  // vector @ matrix, matrix @ vector, vector @ vector against the matrix forms.
+  CHECK(matmul(v3, m).sizes() == Shape{4});
+  CHECK(matmul(v3, m).to_vector<double>() == matmul(v3.view({1, 3}), m).view({4}).to_vector<double>());
+  CHECK(matmul(m, v4).sizes() == Shape{3});
+  CHECK(matmul(m, v4).to_vector<double>() == matmul(m, v4.view({4, 1})).view({3}).to_vector<double>());
+  CHECK(matmul(v4, v4).dim() == 0);
+  CHECK(matmul(v4, v4).item() == Approx(sum(v4 * v4).item()));
+  // A stack (2, 5, 3) @ (3, 4): each matrix of the stack times the one matrix.
+  Tensor stack = random_tensor({2, 5, 3}, 4);
+  Tensor product = matmul(stack, m);
+  REQUIRE(product.sizes() == Shape{2, 5, 4});
+  CHECK(product.select(0, 1).to_vector<double>() == matmul(stack.select(0, 1), m).to_vector<double>());
+  auto grads_ok = [](const testing::TensorFn& fn, const TensorList& inputs) {
+    std::string why = gradcheck(fn, inputs);
+    INFO(why);
+    CHECK(why.empty());
+  };
+  auto mm = [](const TensorList& t) { return matmul(t[0], t[1]); };
+  grads_ok(mm, {leaf(v3), leaf(m)});
+  grads_ok(mm, {leaf(m), leaf(v4)});
+  grads_ok(mm, {leaf(v4), leaf(random_tensor({4}, 5))});
+  grads_ok(mm, {leaf(stack.transpose(0, 1)), leaf(m)});  // a non-contiguous stack
+  // linear over (in) and (..., in), as torch.nn.functional.linear.
+  Tensor w = random_tensor({6, 4}, 6), b = random_tensor({6}, 7);
+  Tensor x = random_tensor({2, 3, 4}, 8);
+  Tensor y = linear(x, w, b);
+  REQUIRE(y.sizes() == Shape{2, 3, 6});
+  CHECK(y.select(0, 1).to_vector<double>() == linear(x.select(0, 1), w, b).to_vector<double>());
+  CHECK(linear(v4, w, b).sizes() == Shape{6});
+  grads_ok([](const TensorList& t) { return linear(t[0], t[1], t[2]); }, {leaf(x), leaf(w), leaf(b)});
+  grads_ok([](const TensorList& t) { return linear(t[0], t[1], t[2]); }, {leaf(v4), leaf(w), leaf(b)});
+  CHECK_THROWS_WITH(linear(random_tensor({2, 3, 5}, 9), w, b), Catch::Contains("linear: input has 5 features"));
+}
+
 TEST_CASE("matmul and linear reject bad shapes, dtypes and devices", "[linear]") {
   Tensor a = random_tensor({2, 3}, 1), b = random_tensor({4, 5}, 2);
   CHECK_THROWS_WITH(matmul(a, b), Catch::Contains("matmul: inner dimensions differ") && Catch::Contains("[2, 3]"));
-  CHECK_THROWS_WITH(matmul(a, random_tensor({3}, 3)), Catch::Contains("matmul: expected two 2-d"));
+  CHECK_THROWS_WITH(matmul(a, random_tensor({2, 3, 2}, 3)), Catch::Contains("matmul: expected two 2-d"));
+  CHECK_THROWS_WITH(matmul(a, random_tensor({4}, 3)), Catch::Contains("matmul: inner dimensions differ"));
+  CHECK_THROWS_WITH(matmul(random_tensor({2, 2, 3}, 1), random_tensor({4, 2}, 2)),
+                    Catch::Contains("matmul: inner dimensions differ: [2, 2, 3] @ [4, 2]"));
   CHECK_THROWS_WITH(matmul(random_tensor({2, 2, 3}, 1), random_tensor({3, 3, 2}, 2)),
                     Catch::Contains("batch sizes differ"));
   CHECK_THROWS_WITH(matmul(a, random_tensor({3, 2}, 3, -1, 1, kFloat32)), Catch::Contains("one dtype"));
