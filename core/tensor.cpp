@@ -81,7 +81,17 @@ double Tensor::item() const {
 int64_t Tensor::item_int64() const {
   EMBER_CHECK(defined(), "item(): called on an undefined Tensor");
   EMBER_CHECK(numel() == 1, "item(): expected a tensor with one element, got ", str());
-  return to_vector<int64_t>()[0];
+  if (!is_floating(dtype())) return to_vector<int64_t>()[0];
+  // A floating value truncates toward zero, as a C++ cast does, when an int64 can hold it.
+  const double value = item();
+  EMBER_CHECK(value >= -9223372036854775808.0 && value < 9223372036854775808.0, "item(): value ", value, " of ",
+              str(), " does not fit an integer");
+  return static_cast<int64_t>(value);
+}
+
+void Tensor::check_item_fits(int64_t value, int64_t lowest, int64_t highest) const {
+  EMBER_CHECK(value >= lowest && value <= highest, "item(): value ", value, " of ", str(),
+              " overflows the requested integer type [", lowest, ", ", highest, "]");
 }
 
 template <typename T>

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -77,11 +78,21 @@ class Tensor {
   }
   // The single value of a one-element tensor, as double (synchronises for CUDA tensors).
   double item() const;
-  // Integer T reads an int64 tensor exactly (a double holds integers up to 2^53 only).
+  // Integer T reads an int64 tensor exactly (a double holds integers up to 2^53 only) and refuses
+  // a value T cannot hold; bool is whether the value is nonzero.
   template <typename T>
   T item() const {
-    if constexpr (std::is_integral_v<T>) return static_cast<T>(item_int64());
-    else return static_cast<T>(item());
+    if constexpr (std::is_same_v<T, bool>) {
+      return item() != 0.0;
+    } else if constexpr (std::is_integral_v<T>) {
+      const int64_t value = item_int64();
+      check_item_fits(value, static_cast<int64_t>(std::numeric_limits<T>::min()),
+                      std::is_unsigned_v<T> && sizeof(T) == 8 ? INT64_MAX
+                                                              : static_cast<int64_t>(std::numeric_limits<T>::max()));
+      return static_cast<T>(value);
+    } else {
+      return static_cast<T>(item());
+    }
   }
   // Contents as a host vector of T (converting the dtype), in logical (row-major) order.
   template <typename T>
@@ -93,7 +104,7 @@ class Tensor {
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor permute(const Shape& dims) const;
   Tensor transpose(int64_t dim0, int64_t dim1) const;
-  Tensor t() const { return transpose(0, 1); }
+  Tensor t() const;  // a matrix transposed; 0-d and 1-d tensors unchanged (torch's t())
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
   Tensor select(int64_t dim, int64_t index) const;
@@ -143,6 +154,7 @@ class Tensor {
   Tensor add_(const Tensor& other, double alpha = 1.0);  // in place, no autograd
   Tensor add_(double value);                            // in place, no autograd
   Tensor mul_(double value);                            // in place, no autograd
+  Tensor div_(double value);                            // in place, no autograd
   // Method forms of ops/ops.h functions, as libtorch spells them (ops/tensor_methods.cpp).
   Tensor exp() const;
   Tensor log() const;
@@ -156,6 +168,7 @@ class Tensor {
  private:
   void check_dtype(DType expected) const;
   int64_t item_int64() const;
+  void check_item_fits(int64_t value, int64_t lowest, int64_t highest) const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

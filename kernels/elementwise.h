@@ -6,7 +6,7 @@
 
 namespace ember::kernels {
 
-enum class UnaryOp { Neg, Exp, Log, Sqrt, Relu, Sigmoid, Tanh, Pow, AddScalar, MulScalar };
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Relu, Sigmoid, Tanh, Pow, AddScalar, MulScalar, DivScalar };
 enum class BinaryOp {
   Add, Sub, Mul, Div,
   ReluBackward,     // (grad, x)  -> grad * (x > 0)

@@ -26,6 +26,8 @@ template <typename T> struct Tanh { T s; EMBER_HOST_DEVICE T operator()(T x) con
 template <typename T> struct Pow { T s; EMBER_HOST_DEVICE T operator()(T x) const { return std::pow(x, s); } };
 template <typename T> struct AddScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x + s; } };
 template <typename T> struct MulScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x * s; } };
+// x / s, not x * (1 / s): the reciprocal's rounding would be 1 ulp off a third of the time.
+template <typename T> struct DivScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x / s; } };
 
 template <typename T> struct Add { T s; EMBER_HOST_DEVICE T operator()(T a, T b) const { return a + b; } };
 template <typename T> struct Sub { T s; EMBER_HOST_DEVICE T operator()(T a, T b) const { return a - b; } };
@@ -51,6 +53,7 @@ void visit_unary(UnaryOp op, T s, F&& f) {
     case UnaryOp::Pow: return f(Pow<T>{s});
     case UnaryOp::AddScalar: return f(AddScalar<T>{s});
     case UnaryOp::MulScalar: return f(MulScalar<T>{s});
+    case UnaryOp::DivScalar: return f(DivScalar<T>{s});
   }
 }
 

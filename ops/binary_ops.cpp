@@ -121,4 +121,11 @@ Tensor Tensor::mul_(double value) {
   return *this;
 }
 
+Tensor Tensor::div_(double value) {
+  ops::check_floating("div_", *this);
+  detail::begin_inplace_write(*this, "div_");
+  EMBER_KERNEL(device(), unary, kernels::UnaryOp::DivScalar, *this, *this, value);
+  return *this;
+}
+
 }  // namespace ember

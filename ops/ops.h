@@ -19,6 +19,7 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double b);
 Tensor mul(const Tensor& a, double b);
+Tensor div(const Tensor& a, double b);
 Tensor neg(const Tensor& a);
 Tensor exp(const Tensor& a);
 Tensor log(const Tensor& a);
@@ -35,7 +36,7 @@ inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 inline Tensor operator+(const Tensor& a, double b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
 inline Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
-inline Tensor operator/(const Tensor& a, double b) { return mul(a, 1.0 / b); }
+inline Tensor operator/(const Tensor& a, double b) { return div(a, b); }
 inline Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
 inline Tensor operator+(double a, const Tensor& b) { return add(b, a); }
 inline Tensor operator-(double a, const Tensor& b) { return add(neg(b), a); }
@@ -47,7 +48,7 @@ inline Tensor& operator-=(Tensor& a, const Tensor& b) { a.add_(b, -1.0); return 
 inline Tensor& operator+=(Tensor& a, double b) { a.add_(b); return a; }
 inline Tensor& operator-=(Tensor& a, double b) { a.add_(-b); return a; }
 inline Tensor& operator*=(Tensor& a, double b) { a.mul_(b); return a; }
-inline Tensor& operator/=(Tensor& a, double b) { a.mul_(1.0 / b); return a; }
+inline Tensor& operator/=(Tensor& a, double b) { a.div_(b); return a; }
 
 // ---- reductions (ops/reduce_ops.cpp) ----
 Tensor sum(const Tensor& a);

@@ -21,13 +21,13 @@ using kernels::ReduceGeometry;
 // Which dims of `t` are reduced; an empty list means all of them. A 0-d tensor takes dim 0 or -1
 // and reduces to itself, as in PyTorch.
 std::vector<bool> reduced_dims(const Tensor& t, const Shape& dims, const char* op) {
-  std::vector<bool> mask(static_cast<size_t>(t.dim()), dims.empty());
+  std::vector<bool> mask(static_cast<size_t>(std::max<int64_t>(t.dim(), 1)), dims.empty());
   for (int64_t d : dims) {
     int64_t w = wrap_dim(d, t.dim(), op);
-    if (t.dim() == 0) continue;
     EMBER_CHECK(!mask[w], op, ": dim ", d, " appears twice in ", shape_str(dims), " for ", t.str());
     mask[w] = true;
   }
+  if (t.dim() == 0) mask.clear();
   return mask;
 }
 

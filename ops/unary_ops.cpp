@@ -25,6 +25,7 @@ const char* op_name(UnaryOp op) {
     case UnaryOp::Pow: return "pow";
     case UnaryOp::AddScalar: return "add";
     case UnaryOp::MulScalar: return "mul";
+    case UnaryOp::DivScalar: return "div";
   }
   return "unary";
 }
@@ -60,6 +61,7 @@ class UnaryBackward : public autograd::Node {
       case UnaryOp::Neg: return {neg(g)};
       case UnaryOp::AddScalar: return {g};
       case UnaryOp::MulScalar: return {mul(g, scalar_)};
+      case UnaryOp::DivScalar: return {div(g, scalar_)};
       default: break;
     }
     check_not_released();
@@ -99,5 +101,6 @@ Tensor sigmoid(const Tensor& a) { return unary(UnaryOp::Sigmoid, a); }
 Tensor tanh(const Tensor& a) { return unary(UnaryOp::Tanh, a); }
 Tensor add(const Tensor& a, double b) { return unary(UnaryOp::AddScalar, a, b); }
 Tensor mul(const Tensor& a, double b) { return unary(UnaryOp::MulScalar, a, b); }
+Tensor div(const Tensor& a, double b) { return unary(UnaryOp::DivScalar, a, b); }
 
 }  // namespace ember

@@ -137,6 +137,11 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   return permute(dims);
 }
 
+Tensor Tensor::t() const {
+  EMBER_CHECK(dim() <= 2, "t: expects a tensor of at most 2 dims, got ", str(), " (use transpose(d0, d1))");
+  return dim() < 2 ? transpose(0, 0) : transpose(0, 1);
+}
+
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
   EMBER_CHECK(dim() > 0, "slice: cannot be applied to a 0-d tensor ", str());
   d = wrap_dim(d, dim(), "slice");

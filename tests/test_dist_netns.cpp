@@ -55,7 +55,7 @@ struct TwoNodes {
 
 }  // namespace
 
-TEST_CASE("dist netns: two nodes train to the single-node result; a cut link fails every rank", "[dist]") {
+TEST_CASE("dist netns: two nodes train to the single-node result, a cut link fails every rank", "[dist]") {
   if (!ember::dist::gloo_available()) return;
   TwoNodes nodes;
   if (!nodes.ok) {

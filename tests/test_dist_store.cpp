@@ -116,7 +116,7 @@ TEST_CASE("dist store: no server -> a clear error within the timeout", "[dist]")
   CHECK(std::chrono::steady_clock::now() - t0 < 3s);
 }
 
-TEST_CASE("dist store: two runs on different ports do not mix; a stale run is refused", "[dist]") {
+TEST_CASE("dist store: two runs on different ports do not mix, a stale run is refused", "[dist]") {
   TCPStoreServer s1(0, "run-1");
   TCPStoreServer s2(0, "run-2");
   REQUIRE(s1.port() != s2.port());

@@ -264,6 +264,14 @@ TEST_CASE("ops: libtorch spellings (methods, scalar-left and compound operators)
   y += 1.0;
   y -= ones({3}, kFloat64);
   CHECK(y.to_vector<double>() == std::vector<double>{0.5, 1.5, 3.5});
+  // Division by a scalar divides (x * (1 / s) would be 1 ulp off for about a third of values).
+  Tensor v = random_tensor({1000}, 77, -10, 10).to(kFloat32);
+  std::vector<float> expected = v.to_vector<float>();
+  for (float& e : expected) e = e / 3.0f;
+  CHECK((v / 3.0).to_vector<float>() == expected);
+  v /= 3.0;
+  CHECK(v.to_vector<float>() == expected);
+  CHECK((scalar_tensor(49.0, kFloat64) / 49.0).item() == 1.0);
   // Scalar-left forms differentiate like their spelled-out equivalents.
   Tensor w = from_vector<double>({0.5, 2.0}, {2}).requires_grad_();
   require_gradcheck([](const TensorList& in) { return 3.0 / in[0] + (1.0 - in[0]); }, {w});
@@ -281,4 +289,5 @@ TEST_CASE("mse_loss: values, reductions, gradient and shape check", "[ops]") {
   CHECK(input.grad().to_vector<double>() == std::vector<double>{0.5, 0.0, -1.0, 0.5});
   require_gradcheck([&](const TensorList& in) { return mse_loss(in[0], target); }, {input});
   CHECK_THROWS_WITH(mse_loss(input, zeros({4}, kFloat64)), Catch::Contains("mse_loss: input Tensor[2, 2]"));
+  CHECK_THROWS_WITH(mse_loss(input, zeros({2, 2})), Catch::Contains("mse_loss"));
 }

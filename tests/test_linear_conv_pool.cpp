@@ -285,7 +285,7 @@ TEST_CASE("matmul and linear with an empty batch: empty outputs and zero gradien
   CHECK(matmul(random_tensor({2, 0}, 8), random_tensor({0, 3}, 9)).to_vector<double>() == std::vector<double>(6, 0.0));
 }
 
-TEST_CASE("linear_relu rejects bad arguments; an empty batch has a zero bias gradient", "[linear][fused]") {
+TEST_CASE("linear_relu rejects bad arguments, an empty batch has a zero bias gradient", "[linear][fused]") {
   Tensor x = random_tensor({2, 3}, 1), w = random_tensor({4, 3}, 2);
   CHECK_THROWS_WITH(linear_relu(x, w, Tensor()), Catch::Contains("linear_relu: expected a bias of shape [4]"));
   CHECK_THROWS_WITH(linear_relu(x, w, random_tensor({5}, 3)), Catch::Contains("linear_relu: expected bias of shape [4]"));

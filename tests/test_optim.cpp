@@ -354,7 +354,7 @@ TEST_CASE("Adam state_dict moves between capturable and not", "[optim]") {
   }
 }
 
-TEST_CASE("SGD keeps no step count; an old state dict with one still loads", "[optim]") {
+TEST_CASE("SGD keeps no step count, an old state dict with one still loads", "[optim]") {
   TwoParams first(kFloat64), second(kFloat64);
   optim::SGD saver({first.a, first.b}, optim::SGDOptions(0.1).momentum(0.9));
   first.run(saver, 1, 3);

@@ -57,7 +57,7 @@ TEST_CASE("profiler: autograd's backward kernels are recorded too", "[profiler]"
   CHECK(find_kernel_stats(stats, "max_pool2d_backward")->calls == 1);
 }
 
-TEST_CASE("profiler: a new recording starts empty; stop without start gives nothing", "[profiler]") {
+TEST_CASE("profiler: a new recording starts empty, stop without start gives nothing", "[profiler]") {
   CHECK(profiler::stop().empty());
   Tensor a = rand({16});
   profiler::start();

@@ -160,6 +160,8 @@ TEST_CASE("reductions: dim 0 or -1 of a 0-d tensor reduces it to itself, as PyTo
     CHECK((value.item() == 3.5 && index.item<int64_t>() == 0));
   }
   CHECK_THROWS_WITH(sum(s, {1}), Catch::Contains("sum: dim 1 out of range"));
+  CHECK_THROWS_WITH(sum(s, {0, -1}), Catch::Contains("sum: dim -1 appears twice"));
+  CHECK_THROWS_WITH(mean(s, {0, 0}), Catch::Contains("mean: dim 0 appears twice"));
   // The gradient flows back to the scalar.
   Tensor x = scalar_tensor(2.0, kFloat64).set_requires_grad(true);
   (max(x, 0).first * 3.0 + sum(x, {-1})).backward();

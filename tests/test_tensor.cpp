@@ -539,9 +539,14 @@ TEST_CASE("tensor: 0-d tensors take dim 0 or -1 where PyTorch does, and refuse i
   CHECK_THROWS_WITH(s.narrow(0, 0, 1), Catch::Contains("narrow: cannot be applied to a 0-d tensor"));
   CHECK_THROWS_WITH(s.slice(0, 0, 1), Catch::Contains("slice: cannot be applied to a 0-d tensor"));
   CHECK_THROWS_WITH(s.transpose(0, 1), Catch::Contains("transpose: dim 1 out of range"));
+  // t() leaves 0-d and 1-d tensors as they are and refuses more than 2 dims, as torch's.
+  CHECK(s.t().dim() == 0);
+  CHECK(arange(0, 3, 1).t().sizes() == Shape{3});
+  CHECK(zeros({2, 3}).t().sizes() == Shape{3, 2});
+  CHECK_THROWS_WITH(zeros({2, 3, 4}).t(), Catch::Contains("t: expects a tensor of at most 2 dims"));
 }
 
-TEST_CASE("tensor: narrow counts a negative start from the end; expand refuses negative new dims", "[core]") {
+TEST_CASE("tensor: narrow counts a negative start from the end, expand refuses negative new dims", "[core]") {
   Tensor x = arange(0, 5, 1, kFloat64);
   CHECK(x.narrow(0, -2, 2).to_vector<double>() == std::vector<double>{3, 4});
   CHECK(x.narrow(0, 5, 0).numel() == 0);
@@ -554,12 +559,20 @@ TEST_CASE("tensor: narrow counts a negative start from the end; expand refuses n
   CHECK_THROWS_WITH(ones({3}).expand({2, 4}), Catch::Contains("expand: cannot broadcast [3] to [2, 4]"));
 }
 
-TEST_CASE("tensor: item<int64_t> is exact beyond 2^53; undefined tensors say so", "[core]") {
+TEST_CASE("tensor: item<int64_t> is exact beyond 2^53, undefined tensors say so", "[core]") {
   const int64_t big = (int64_t{1} << 53) + 1;
   Tensor t = from_vector<int64_t>({big}, {1});
   CHECK(t.item<int64_t>() == big);
-  CHECK(t.item<int>() == static_cast<int>(big));
+  CHECK_THROWS_WITH(t.item<int>(), Catch::Contains("overflows the requested integer type"));
   CHECK(scalar_tensor(2.5).item<float>() == 2.5f);
+  CHECK(scalar_tensor(0.5).item<bool>());
+  CHECK(scalar_tensor(-0.3).item<bool>());
+  CHECK_FALSE(scalar_tensor(0.0).item<bool>());
+  CHECK(scalar_tensor(-2.7).item<int>() == -2);
+  CHECK_THROWS_WITH(scalar_tensor(NAN).item<int>(), Catch::Contains("does not fit an integer"));
+  CHECK_THROWS_WITH(scalar_tensor(1e300).item<int64_t>(), Catch::Contains("does not fit an integer"));
+  CHECK_THROWS_WITH(scalar_tensor(300.0).item<int8_t>(), Catch::Contains("overflows the requested integer type"));
+  CHECK_THROWS_WITH(from_vector<int64_t>({-1}, {1}).item<uint32_t>(), Catch::Contains("overflows"));
   Tensor undefined;
   CHECK_THROWS_WITH(undefined.item(), Catch::Contains("item(): called on an undefined Tensor"));
   CHECK_THROWS_WITH(undefined.backward(), Catch::Contains("backward: called on an undefined Tensor"));

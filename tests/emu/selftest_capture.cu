@@ -115,7 +115,7 @@ TEST_CASE("emu: an unjoined fork fails cudaStreamEndCapture and leaves both stre
   cudaFree(d);
 }
 
-TEST_CASE("emu: a fork joined through another forked stream; EndCapture belongs to the origin", "[emu]") {
+TEST_CASE("emu: a fork joined through another forked stream, EndCapture belongs to the origin", "[emu]") {
   int* d = nullptr;
   cudaMalloc(reinterpret_cast<void**>(&d), sizeof(int));
   cudaMemset(d, 0, sizeof(int));
