@@ -89,6 +89,7 @@ TEST_CASE("cuda: unary elementwise ops and their backward kernels match the CPU"
       {"tanh", [](const Tensor& x) { return tanh(x); }, 0.1, 3, false},
       {"add scalar", [](const Tensor& x) { return add(x, 1.25); }, 0.1, 2, false},
       {"mul scalar", [](const Tensor& x) { return mul(x, -0.75); }, 0.1, 2, false},
+      {"div scalar", [](const Tensor& x) { return div(x, 3.0); }, 0.1, 2, false},
   };
   for (DType dtype : {kFloat32, kFloat64}) {
     for (const Case& c : cases) {
@@ -104,7 +105,7 @@ TEST_CASE("cuda: unary elementwise ops and their backward kernels match the CPU"
   }
 }
 
-TEST_CASE("cuda: eq and in-place axpy/mul_ match the CPU", "[cuda][core]") {
+TEST_CASE("cuda: eq and in-place axpy/mul_/div_/add_ match the CPU", "[cuda][core]") {
   for (DType dtype : {kFloat32, kFloat64}) {
     INFO(dtype_name(dtype));
     Tensor a = random_tensor({50, 3}, 21, 0.5, 1.5, dtype);
@@ -120,8 +121,8 @@ TEST_CASE("cuda: eq and in-place axpy/mul_ match the CPU", "[cuda][core]") {
     Tensor acc_cpu = random_tensor({50, 3}, 22, 0.5, 1.5, dtype);
     Tensor acc_cuda = acc_cpu.to(cuda_device(0));
     Tensor row = random_tensor({3}, 23, 0.5, 1.5, dtype);
-    acc_cpu.add_(row, -0.5).mul_(3.0);
-    acc_cuda.add_(row.to(cuda_device(0)), -0.5).mul_(3.0);
+    acc_cpu.add_(row, -0.5).mul_(3.0).div_(7.0).add_(0.25);
+    acc_cuda.add_(row.to(cuda_device(0)), -0.5).mul_(3.0).div_(7.0).add_(0.25);
     std::string why;
     bool close = testing::all_close(acc_cuda.to(kCPU), acc_cpu, rtol_for(dtype), atol_for(dtype), &why);
     INFO(why);
