@@ -209,6 +209,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   EMBER_CHECK(bias.defined(), "linear_relu: expected a bias of shape [", weight.defined() ? weight.size(0) : 0,
               "], got an undefined tensor");
+  EMBER_CHECK(x.defined() && weight.defined(), "linear_relu: input and weight must be defined");
+  // (in) and (..., in) inputs, as linear's.
+  if (x.dim() == 1) return linear_relu(x.unsqueeze(0), weight, bias).squeeze(0);
+  if (x.dim() > 2 && weight.dim() == 2)
+    return linear_relu(as_rows(x), weight, bias).reshape(with_last(x, weight.size(0)));
   check_linear_args("linear_relu", x, weight, bias);
   Tensor out = ops::empty_as(x, {x.size(0), weight.size(0)});
   EMBER_KERNEL(x.device(), gemm_bias, gemm_operand(x), gemm_operand(transposed(weight)), bias.detach().contiguous(),

@@ -99,7 +99,8 @@ Tensor dropout(const Tensor& x, double p, bool training);
 // ---- fused (ops/fused_ops.cpp): one kernel where the unfused version would take several ----
 // relu(x + bias), bias broadcast over dim 1 (channels/features).
 Tensor bias_relu(const Tensor& x, const Tensor& bias);
-// relu(linear(x, weight, bias)): x (N, in), weight (out, in), bias (out), required -> (N, out). One
+// relu(linear(x, weight, bias)): x (N, in) (or (in), (..., in)), weight (out, in), bias (out),
+// required -> (N, out). One
 // cuBLASLt call with a bias + relu epilogue on the GPU; backward: the bias_relu backward kernel on
 // the saved output (relu mask and bias gradient), then linear's two GEMMs (ops/linear_ops.cpp).
 Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias);

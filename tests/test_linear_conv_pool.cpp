@@ -202,6 +202,10 @@ TEST_CASE("matmul with vectors and stacks, linear over leading dims: values and 
   grads_ok([](const TensorList& t) { return linear(t[0], t[1], t[2]); }, {leaf(x), leaf(w), leaf(b)});
   grads_ok([](const TensorList& t) { return linear(t[0], t[1], t[2]); }, {leaf(v4), leaf(w), leaf(b)});
   CHECK_THROWS_WITH(linear(random_tensor({2, 3, 5}, 9), w, b), Catch::Contains("linear: input has 5 features"));
+  // linear_relu takes the same shapes.
+  CHECK(linear_relu(x, w, b).to_vector<double>() == relu(linear(x, w, b)).to_vector<double>());
+  CHECK(linear_relu(v4, w, b).sizes() == Shape{6});
+  grads_ok([](const TensorList& t) { return linear_relu(t[0], t[1], t[2]); }, {leaf(x), leaf(w), leaf(b)});
 }
 
 TEST_CASE("matmul and linear reject bad shapes, dtypes and devices", "[linear]") {
