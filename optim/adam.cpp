@@ -8,15 +8,16 @@
 namespace ember::optim {
 
 namespace {
+// Options with the weight decay resolved (with_default_weight_decay).
 void check_options(const AdamOptions& options, const std::string& name) {
   EMBER_CHECK(options.beta1_ >= 0.0 && options.beta1_ < 1.0 && options.beta2_ >= 0.0 && options.beta2_ < 1.0, name,
               ": betas must be in [0, 1), got (", options.beta1_, ", ", options.beta2_, ")");
-  EMBER_CHECK(options.eps_ >= 0.0 && options.weight_decay_ >= 0.0, name, ": eps (", options.eps_,
-              ") and weight_decay (", options.weight_decay_, ") must be >= 0");
+  EMBER_CHECK(options.eps_ >= 0.0 && *options.weight_decay_ >= 0.0, name, ": eps (", options.eps_,
+              ") and weight_decay (", *options.weight_decay_, ") must be >= 0");
 }
-// weight_decay_ NaN: not given, so the optimizer's default.
+// An unset weight decay becomes the optimizer's default.
 AdamOptions with_default_weight_decay(AdamOptions options, bool decoupled) {
-  if (std::isnan(options.weight_decay_)) options.weight_decay_ = decoupled ? 1e-2 : 0.0;
+  if (!options.weight_decay_) options.weight_decay_ = decoupled ? 1e-2 : 0.0;
   return options;
 }
 }  // namespace
@@ -29,7 +30,7 @@ Adam::Adam(TensorList parameters, const AdamOptions& options, bool decoupled, st
 }
 
 void Adam::step() {
-  kernels::AdamHyper hyper{lr_, options_.beta1_, options_.beta2_, options_.eps_, options_.weight_decay_, decoupled_};
+  kernels::AdamHyper hyper{lr_, options_.beta1_, options_.beta2_, options_.eps_, *options_.weight_decay_, decoupled_};
   for (const auto& group : parameter_groups()) {
     std::vector<kernels::OptimSlot> slots;
     for (size_t i : group) {
@@ -57,7 +58,7 @@ void Adam::step() {
 
 std::map<std::string, double> Adam::hyper_scalars() const {
   return {{"beta1", options_.beta1_}, {"beta2", options_.beta2_}, {"eps", options_.eps_},
-          {"weight_decay", options_.weight_decay_}};
+          {"weight_decay", *options_.weight_decay_}};
 }
 
 void Adam::set_hyper_scalars(const std::map<std::string, double>& scalars) {
@@ -65,7 +66,9 @@ void Adam::set_hyper_scalars(const std::map<std::string, double>& scalars) {
   restore_scalar(scalars, "beta1", options.beta1_);
   restore_scalar(scalars, "beta2", options.beta2_);
   restore_scalar(scalars, "eps", options.eps_);
-  restore_scalar(scalars, "weight_decay", options.weight_decay_);
+  double weight_decay = *options.weight_decay_;
+  restore_scalar(scalars, "weight_decay", weight_decay);
+  options.weight_decay_ = weight_decay;
   check_options(options, name());
   options_ = options;
 }

@@ -1,7 +1,7 @@
 // Adam and AdamW with PyTorch's semantics: bias-corrected moment estimates; Adam adds weight decay
 // to the gradient, AdamW decays the parameter directly (p *= 1 - lr * weight_decay).
 #pragma once
-#include <limits>
+#include <optional>
 
 #include <ember/optim/optimizer.h>
 
@@ -18,9 +18,9 @@ struct AdamOptions {
   AdamOptions& capturable(bool c) { capturable_ = c; return *this; }
   double lr_;
   double beta1_ = 0.9, beta2_ = 0.999, eps_ = 1e-8;
-  // Unset (NaN) means the optimizer's default, as in PyTorch: 0 for Adam, 1e-2 for AdamW. An
-  // explicit value, 0 included, is kept; an optimizer's options() holds the value in use.
-  double weight_decay_ = std::numeric_limits<double>::quiet_NaN();
+  // Unset means the optimizer's default, as in PyTorch: 0 for Adam, 1e-2 for AdamW. An explicit
+  // value, 0 included, is kept; an optimizer's options() holds the value in use (always set).
+  std::optional<double> weight_decay_;
   bool capturable_ = false;
 };
 
