@@ -204,6 +204,9 @@ TEST_CASE("AdamW decays by 1e-2 unless the options set weight_decay, as torch.op
     options.weight_decay_ = 0.0;  // set directly, not through the setter: still explicit
     Tensor p = make_param();
     CHECK(optim::AdamW({p}, options).options().weight_decay_ == 0.0);
+    // An explicit NaN is not "unset": it is refused like any invalid value.
+    CHECK_THROWS_WITH(optim::AdamW({p}, optim::AdamOptions(0.1).weight_decay(std::nan(""))),
+                      Catch::Contains("weight_decay (nan) must be >= 0"));
   }
   {
     Tensor p = make_param();
