@@ -18,19 +18,20 @@ void Node::mark_released() {
 
 Tensor Node::save(const Tensor& t) {
   if (!t.defined()) return t;
-  saved_versions_.push_back({t.storage(), t.version(), t.sizes(), t.dtype()});
-  return t.detach();
+  Tensor saved = t.detach();
+  saved_versions_.push_back({saved.impl_ptr(), saved.version()});
+  return saved;
 }
 
 void Node::check_saved_versions() const {
   for (size_t i = 0; i < saved_versions_.size(); ++i) {
     const SavedVersion& saved = saved_versions_[i];
-    std::shared_ptr<Storage> storage = saved.storage.lock();
-    if (!storage) continue;  // released by the node itself
-    EMBER_CHECK(storage->version() == saved.version, name(), ": one of the tensors saved for backward (Tensor",
-                shape_str(saved.sizes), " ", dtype_name(saved.dtype), " ", storage->device().str(), ", saved tensor ", i,
-                ") was modified by an in-place operation: its storage is at version ",
-                storage->version(), ", it was saved at version ", saved.version,
+    std::shared_ptr<TensorImpl> impl = saved.tensor.lock();
+    if (!impl) continue;  // released by the node itself
+    const Tensor tensor(impl);
+    EMBER_CHECK(tensor.version() == saved.version, name(), ": one of the tensors saved for backward (", tensor.str(),
+                ", saved tensor ", i, ") was modified by an in-place operation: its storage is at version ",
+                tensor.version(), ", it was saved at version ", saved.version,
                 ". Clone it before the in-place write, or make the write after backward.");
   }
 }

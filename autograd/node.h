@@ -52,10 +52,8 @@ class Node : public std::enable_shared_from_this<Node> {
 
  private:
   struct SavedVersion {
-    std::weak_ptr<Storage> storage;  // the node's member owns the tensor; this only watches it
+    std::weak_ptr<TensorImpl> tensor;  // the detached tensor save() returned; the node's member owns it
     uint64_t version;
-    Shape sizes;  // for the error
-    DType dtype;
   };
   std::vector<Edge> next_edges_;
   std::vector<SavedVersion> saved_versions_;

@@ -80,13 +80,15 @@ double Tensor::item() const {
 
 int64_t Tensor::item_int64() const {
   EMBER_CHECK(defined(), "item(): called on an undefined Tensor");
+  if (is_floating(dtype())) {  // item() checks the element count
+    // A floating value truncates toward zero, as a C++ cast does, when an int64 can hold it.
+    const double value = item();
+    EMBER_CHECK(value >= -9223372036854775808.0 && value < 9223372036854775808.0, "item(): value ", value, " of ",
+                str(), " does not fit an integer");
+    return static_cast<int64_t>(value);
+  }
   EMBER_CHECK(numel() == 1, "item(): expected a tensor with one element, got ", str());
-  if (!is_floating(dtype())) return to_vector<int64_t>()[0];
-  // A floating value truncates toward zero, as a C++ cast does, when an int64 can hold it.
-  const double value = item();
-  EMBER_CHECK(value >= -9223372036854775808.0 && value < 9223372036854775808.0, "item(): value ", value, " of ",
-              str(), " does not fit an integer");
-  return static_cast<int64_t>(value);
+  return to_vector<int64_t>()[0];
 }
 
 void Tensor::check_item_fits(int64_t value, int64_t lowest, int64_t highest) const {
@@ -119,7 +121,7 @@ void begin_inplace_write(const Tensor& t, const char* op, bool repeated_writes_o
 
 Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
   EMBER_CHECK(src.defined(), "copy_: source is undefined");
-  if (!is_same(src)) check_no_partial_overlap(*this, src, "copy_");
+  check_no_partial_overlap(*this, src, "copy_");
   detail::begin_inplace_write(*this, "copy_");
   Tensor source = src;
   if (src.sizes() != sizes()) {

@@ -101,31 +101,24 @@ Tensor Tensor::add_(const Tensor& other, double alpha) {
   ops::check_same_device_dtype("add_", {{"self", this}, {"other", &other}});
   ops::check_floating("add_", *this);
   Tensor broadcast_other = ops::broadcast_view(other, sizes(), "add_");
-  if (!is_same(other)) check_no_partial_overlap(*this, other, "add_");
+  check_no_partial_overlap(*this, other, "add_");
   detail::begin_inplace_write(*this, "add_");
   EMBER_KERNEL(device(), axpy, broadcast_other, *this, alpha);
   return *this;
 }
 
-Tensor Tensor::add_(double value) {
-  ops::check_floating("add_", *this);
-  detail::begin_inplace_write(*this, "add_");
-  EMBER_KERNEL(device(), unary, kernels::UnaryOp::AddScalar, *this, *this, value);
-  return *this;
+namespace {
+// t = op(t, value) in place: add_, mul_ and div_ by a scalar.
+Tensor scalar_inplace(Tensor& t, kernels::UnaryOp op, const char* name, double value) {
+  ops::check_floating(name, t);
+  detail::begin_inplace_write(t, name);
+  EMBER_KERNEL(t.device(), unary, op, t, t, value);
+  return t;
 }
+}  // namespace
 
-Tensor Tensor::mul_(double value) {
-  ops::check_floating("mul_", *this);
-  detail::begin_inplace_write(*this, "mul_");
-  EMBER_KERNEL(device(), unary, kernels::UnaryOp::MulScalar, *this, *this, value);
-  return *this;
-}
-
-Tensor Tensor::div_(double value) {
-  ops::check_floating("div_", *this);
-  detail::begin_inplace_write(*this, "div_");
-  EMBER_KERNEL(device(), unary, kernels::UnaryOp::DivScalar, *this, *this, value);
-  return *this;
-}
+Tensor Tensor::add_(double value) { return scalar_inplace(*this, kernels::UnaryOp::AddScalar, "add_", value); }
+Tensor Tensor::mul_(double value) { return scalar_inplace(*this, kernels::UnaryOp::MulScalar, "mul_", value); }
+Tensor Tensor::div_(double value) { return scalar_inplace(*this, kernels::UnaryOp::DivScalar, "div_", value); }
 
 }  // namespace ember
