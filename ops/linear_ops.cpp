@@ -165,11 +165,23 @@ Tensor matmul_matrices(const Tensor& a, const Tensor& b) {
   return autograd::record(std::make_shared<MatmulBackward>(a, b), {a, b}, out);
 }
 
+// The dims of t before its last two (a matrix's batch shape is empty).
+Shape batch_dims(const Tensor& t) { return Shape(t.sizes().begin(), t.sizes().end() - 2); }
+
+// Shape `lead` followed by the dims a and b.
+Shape joined(Shape lead, int64_t a, int64_t b) {
+  lead.push_back(a);
+  lead.push_back(b);
+  return lead;
+}
+
 }  // namespace
 
 // torch.matmul's forms beyond matrices, reduced to them by views: a vector is a matrix of one row
 // (on the left) or one column (on the right), dropped from the result; a stack of matrices
-// (..., n, k) times one matrix (k, m) is one tall matrix of all the rows.
+// (..., n, k) times one matrix (k, m) is one tall matrix of all the rows; otherwise the batch dims
+// broadcast and fold into one (expanded operands keep batch stride 0 where the fold is a view, and
+// the expand's backward sums the gradient back to each operand's own batch shape).
 Tensor matmul(const Tensor& a, const Tensor& b) {
   EMBER_CHECK(a.defined() && b.defined(), "matmul: arguments must be defined");
   EMBER_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least one dim, got ",
@@ -180,19 +192,31 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (b.dim() == 1) out = out.squeeze(-1);
     return out;
   }
-  if (a.dim() > 2 && b.dim() == 2) {
-    EMBER_CHECK(a.size(-1) == b.size(0), "matmul: inner dimensions differ: ", shape_str(a.sizes()), " @ ",
-                shape_str(b.sizes()));
-    return matmul_matrices(as_rows(a), b).reshape(with_last(a, b.size(1)));
-  }
-  return matmul_matrices(a, b);
+  if (a.dim() == 2 && b.dim() == 2) return matmul_matrices(a, b);
+  EMBER_CHECK(a.size(-1) == b.size(-2), "matmul: inner dimensions differ: ", shape_str(a.sizes()), " @ ",
+              shape_str(b.sizes()));
+  if (b.dim() == 2) return matmul_matrices(as_rows(a), b).reshape(with_last(a, b.size(1)));
+  const Shape batch = broadcast_shapes(batch_dims(a), batch_dims(b), "matmul (batch dims)");
+  const int64_t n = a.size(-2), k = a.size(-1), m = b.size(-1), count = shape_numel(batch);
+  const Tensor a3 = a.expand(joined(batch, n, k)).reshape({count, n, k});
+  const Tensor b3 = b.expand(joined(batch, k, m)).reshape({count, k, m});
+  return matmul_matrices(a3, b3).reshape(joined(batch, n, m));
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  // (in) and (..., in) inputs, as torch's: the leading dims as rows of one matrix.
-  EMBER_CHECK(x.defined() && weight.defined(), "linear: input and weight must be defined");
-  if (x.dim() == 1) return linear(x.unsqueeze(0), weight, bias).squeeze(0);
-  if (x.dim() > 2 && weight.dim() == 2) return linear(as_rows(x), weight, bias).reshape(with_last(x, weight.size(0)));
+namespace {
+
+// A (N, in) -> (N, out) op applied to (in) and (..., in) inputs as torch's linear is: a vector is
+// one row, and the leading dims of a stack are the rows of one matrix.
+template <class MatrixOp>
+Tensor over_rows(const char* op, const Tensor& x, const Tensor& weight, MatrixOp matrix_op) {
+  EMBER_CHECK(x.defined() && weight.defined(), op, ": input and weight must be defined");
+  ops::check_dim(op, weight, 2, "(out_features, in_features) as weight");
+  if (x.dim() == 1) return matrix_op(x.unsqueeze(0)).squeeze(0);
+  if (x.dim() > 2) return matrix_op(as_rows(x)).reshape(with_last(x, weight.size(0)));
+  return matrix_op(x);
+}
+
+Tensor linear_matrix(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_linear_args("linear", x, weight, bias);
   Tensor out = ops::empty_as(x, {x.size(0), weight.size(0)});
   if (bias.defined())  // one cuBLASLt call with a bias epilogue on the GPU
@@ -206,20 +230,26 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return autograd::record(std::make_shared<LinearBackward>(x, weight), inputs, out);
 }
 
-Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  EMBER_CHECK(bias.defined(), "linear_relu: expected a bias of shape [", weight.defined() ? weight.size(0) : 0,
-              "], got an undefined tensor");
-  EMBER_CHECK(x.defined() && weight.defined(), "linear_relu: input and weight must be defined");
-  // (in) and (..., in) inputs, as linear's.
-  if (x.dim() == 1) return linear_relu(x.unsqueeze(0), weight, bias).squeeze(0);
-  if (x.dim() > 2 && weight.dim() == 2)
-    return linear_relu(as_rows(x), weight, bias).reshape(with_last(x, weight.size(0)));
+Tensor linear_relu_matrix(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_linear_args("linear_relu", x, weight, bias);
   Tensor out = ops::empty_as(x, {x.size(0), weight.size(0)});
   EMBER_KERNEL(x.device(), gemm_bias, gemm_operand(x), gemm_operand(transposed(weight)), bias.detach().contiguous(),
                out, true);
   if (!autograd::any_requires_grad({x, weight, bias})) return out;
   return autograd::record(std::make_shared<LinearReluBackward>(x, weight, out), {x, weight, bias}, out);
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  return over_rows("linear", x, weight, [&](const Tensor& rows) { return linear_matrix(rows, weight, bias); });
+}
+
+Tensor linear_relu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  EMBER_CHECK(bias.defined(), "linear_relu: expected a bias of shape [", weight.defined() && weight.dim() > 0 ? weight.size(0) : 0,
+              "], got an undefined tensor");
+  return over_rows("linear_relu", x, weight,
+                   [&](const Tensor& rows) { return linear_relu_matrix(rows, weight, bias); });
 }
 
 }  // namespace ember

@@ -63,7 +63,8 @@ Tensor sum_to(const Tensor& a, const Shape& shape);
 
 // ---- linear algebra (ops/linear_ops.cpp: OpenBLAS on the CPU, cuBLAS on the GPU) ----
 // (n, k) @ (k, m) -> (n, m); (b, n, k) @ (b, k, m); as torch.matmul also a vector on either side
-// ((k) @ (k, m) -> (m), (n, k) @ (k) -> (n), (k) @ (k) -> ()) and a stack (..., n, k) @ (k, m).
+// ((k) @ (k, m) -> (m), (n, k) @ (k) -> (n), (k) @ (k) -> ()) and stacks whose batch dims
+// broadcast ((n, k) @ (b, k, m) -> (b, n, m), (2, 1, n, k) @ (5, k, m) -> (2, 5, n, m)).
 Tensor matmul(const Tensor& a, const Tensor& b);
 // x (N, in) @ weight (out, in)^T + bias (out) -> (N, out); also x (in) or (..., in). bias may be
 // undefined.

@@ -208,15 +208,61 @@ TEST_CASE("matmul with vectors and stacks, linear over leading dims: values and 
   grads_ok([](const TensorList& t) { return linear_relu(t[0], t[1], t[2]); }, {leaf(x), leaf(w), leaf(b)});
 }
 
+// torch.matmul's batched forms: batch dims broadcast like elementwise ops (a matrix is a batch of
+// one), each product is the matrix product of its pair, and each operand's gradient sums over the
+// batch dims it was broadcast along.
+TEST_CASE("matmul broadcasts batch dims as torch: values against per-matrix products, gradcheck", "[linear]") {
+  struct Case {
+    Shape a, b, out;
+  };
+  const std::vector<Case> cases = {{{3, 4}, {2, 4, 5}, {2, 3, 5}},            // matrix @ stack
+                                   {{2, 1, 3, 4}, {5, 4, 2}, {2, 5, 3, 2}},   // both broadcast
+                                   {{1, 3, 4}, {2, 4, 5}, {2, 3, 5}},         // batch of one
+                                   {{4}, {2, 4, 5}, {2, 5}},                  // vector @ stack
+                                   {{2, 3, 4}, {4}, {2, 3}},                  // stack @ vector
+                                   {{2, 3, 3, 4}, {2, 3, 4, 2}, {2, 3, 3, 2}}};  // two 4-d stacks
+  uint64_t seed = 10;
+  for (const Case& c : cases) {
+    INFO(shape_str(c.a) << " @ " << shape_str(c.b));
+    Tensor a = random_tensor(c.a, seed++), b = random_tensor(c.b, seed++);
+    Tensor out = matmul(a, b);
+    REQUIRE(out.sizes() == c.out);
+    // Each output matrix against the 2-d product of the operands' broadcast matrices.
+    const Shape batch(c.out.begin(), c.out.end() - (c.a.size() == 1 || c.b.size() == 1 ? 1 : 2));
+    const Tensor a_mat = c.a.size() == 1 ? a.view({1, c.a[0]}) : a;
+    const Tensor b_mat = c.b.size() == 1 ? b.view({c.b[0], 1}) : b;
+    Shape a_full = batch, b_full = batch;
+    for (int64_t d : {a_mat.size(-2), a_mat.size(-1)}) a_full.push_back(d);
+    for (int64_t d : {b_mat.size(-2), b_mat.size(-1)}) b_full.push_back(d);
+    const Tensor a_all = a_mat.expand(a_full).reshape({-1, a_mat.size(-2), a_mat.size(-1)});
+    const Tensor b_all = b_mat.expand(b_full).reshape({-1, b_mat.size(-2), b_mat.size(-1)});
+    const Tensor out_all = out.reshape({a_all.size(0), -1});
+    for (int64_t i = 0; i < a_all.size(0); ++i)
+      CHECK(expect_close(out_all.select(0, i), matmul(a_all.select(0, i), b_all.select(0, i)).reshape({-1}),
+                         1e-12) == "");
+    std::string why = gradcheck([](const TensorList& t) { return matmul(t[0], t[1]); }, {leaf(a), leaf(b)});
+    INFO(why);
+    CHECK(why.empty());
+  }
+  // An empty batch gives an empty product and zero gradients.
+  Tensor a = leaf(random_tensor({3, 4}, 1)), empty_stack = leaf(zeros({0, 4, 2}, kFloat64));
+  Tensor product = matmul(a, empty_stack);
+  CHECK(product.sizes() == Shape{0, 3, 2});
+  sum(product).backward();
+  CHECK(a.grad().sizes() == Shape{3, 4});
+  CHECK(sum(a.grad() * a.grad()).item() == 0.0);
+}
+
 TEST_CASE("matmul and linear reject bad shapes, dtypes and devices", "[linear]") {
   Tensor a = random_tensor({2, 3}, 1), b = random_tensor({4, 5}, 2);
   CHECK_THROWS_WITH(matmul(a, b), Catch::Contains("matmul: inner dimensions differ") && Catch::Contains("[2, 3]"));
-  CHECK_THROWS_WITH(matmul(a, random_tensor({2, 3, 2}, 3)), Catch::Contains("matmul: expected two 2-d"));
+  CHECK_THROWS_WITH(matmul(a, random_tensor({2, 2, 3}, 3)),
+                    Catch::Contains("matmul: inner dimensions differ: [2, 3] @ [2, 2, 3]"));
   CHECK_THROWS_WITH(matmul(a, random_tensor({4}, 3)), Catch::Contains("matmul: inner dimensions differ"));
   CHECK_THROWS_WITH(matmul(random_tensor({2, 2, 3}, 1), random_tensor({4, 2}, 2)),
                     Catch::Contains("matmul: inner dimensions differ: [2, 2, 3] @ [4, 2]"));
   CHECK_THROWS_WITH(matmul(random_tensor({2, 2, 3}, 1), random_tensor({3, 3, 2}, 2)),
-                    Catch::Contains("batch sizes differ"));
+                    Catch::Contains("matmul (batch dims): shapes [2] and [3] cannot be broadcast together"));
   CHECK_THROWS_WITH(matmul(a, random_tensor({3, 2}, 3, -1, 1, kFloat32)), Catch::Contains("one dtype"));
   CHECK_THROWS_WITH(matmul(ones({2, 3}, kInt64), ones({3, 2}, kInt64)), Catch::Contains("floating"));
   CHECK_THROWS_WITH(linear(a, random_tensor({4, 5}, 4)), Catch::Contains("linear: input has 3 features"));

@@ -45,13 +45,18 @@ void check_both_dtypes(const testing::TensorFn& fn, const TensorList& inputs, do
 
 }  // namespace
 
-TEST_CASE("cuda matmul matches the CPU, 2-d, transposed and batched", "[linear][cuda]") {
+TEST_CASE("cuda matmul matches the CPU, 2-d, transposed, batched and broadcast", "[linear][cuda]") {
   Tensor a = leaf(nonzero_tensor({33, 17}, 1)), b = leaf(nonzero_tensor({17, 29}, 2));
   check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1]); }, {a, b}, 1e-4, 1e-5);
   Tensor bt = leaf(nonzero_tensor({29, 17}, 3));
   check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1].t()); }, {a, bt}, 1e-4, 1e-5);
   Tensor ba = leaf(nonzero_tensor({3, 9, 5}, 4)), bb = leaf(nonzero_tensor({3, 5, 11}, 5));
   check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1]); }, {ba, bb}, 1e-4, 1e-5);
+  // A matrix times a stack (batch stride 0 in the GEMM) and two batches that broadcast (folded by a copy).
+  Tensor m = leaf(nonzero_tensor({9, 5}, 6));
+  check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1]); }, {m, bb}, 1e-4, 1e-5);
+  Tensor b4 = leaf(nonzero_tensor({2, 1, 9, 5}, 7));
+  check_both_dtypes([](const TensorList& in) { return matmul(in[0], in[1]); }, {b4, bb}, 1e-4, 1e-5);
 }
 
 TEST_CASE("cuda linear matches the CPU, with and without bias", "[linear][cuda]") {
