@@ -3,10 +3,12 @@
 #include <cstring>
 #include <numeric>
 #include <optional>
+#include <typeinfo>
 
 #include <ember/autograd/grad_mode.h>
 #include <ember/core/cuda.h>
 #include <ember/core/error.h>
+#include <ember/data/mnist.h>
 #include <ember/ops/ops.h>
 
 namespace ember::data {
@@ -67,17 +69,19 @@ Example stack_examples(const Dataset& dataset) {
 
 }  // namespace
 
-DataLoader::DataLoader(const TensorDataset& dataset, DataLoaderOptions options) : options_(std::move(options)) {
-  init(dataset.data(), dataset.targets());
-}
+DataLoader::DataLoader(const TensorDataset& dataset, DataLoaderOptions options)
+    : DataLoader(static_cast<const Dataset&>(dataset), std::move(options)) {}
 
 DataLoader::DataLoader(Tensor data, Tensor targets, DataLoaderOptions options) : options_(std::move(options)) {
   init(std::move(data), std::move(targets));
 }
 
 DataLoader::DataLoader(const Dataset& dataset, DataLoaderOptions options) : options_(std::move(options)) {
-  if (const auto* tensors = dynamic_cast<const TensorDataset*>(&dataset)) {
-    init(tensors->data(), tensors->targets());
+  // A TensorDataset (or MNIST) is its two tensors; a subclass of it may override get() or size()
+  // (a per-example transform), so it is read through them like any other dataset.
+  if (typeid(dataset) == typeid(TensorDataset) || typeid(dataset) == typeid(MNIST)) {
+    const auto& tensors = static_cast<const TensorDataset&>(dataset);
+    init(tensors.data(), tensors.targets());
   } else {
     Example all = stack_examples(dataset);
     init(std::move(all.data), std::move(all.target));

@@ -51,9 +51,11 @@ class DataLoader {
  public:
   DataLoader(const TensorDataset& dataset, DataLoaderOptions options);
   DataLoader(Tensor data, Tensor targets, DataLoaderOptions options);
-  // Any other Dataset: every example is read once, get(0) .. get(size() - 1), and stacked into two
-  // tensors (the examples' data must share one shape and dtype, and so must their targets); the
-  // loader then works as on a TensorDataset. The whole dataset is held in memory.
+  // Any other Dataset, a subclass of TensorDataset included (its get() may transform): every
+  // example is read once, get(0) .. get(size() - 1), and stacked into two tensors (the examples'
+  // data must share one shape and dtype, and so must their targets); the loader then works as on
+  // a TensorDataset. The whole dataset is held in memory, so get() runs once per example, not once
+  // per epoch (a random augmentation in get() is drawn once).
   DataLoader(const Dataset& dataset, DataLoaderOptions options);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;

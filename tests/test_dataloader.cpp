@@ -120,6 +120,25 @@ TEST_CASE("DataLoader takes any Dataset, reading and stacking its examples once"
   data::DataLoader from_base(as_base, options);
   data::DataLoader five(numbered(5), options);
   CHECK(epoch_targets(from_base) == epoch_targets(five));
+  // A subclass of TensorDataset that transforms in get() (and serves fewer examples) is read through
+  // get() and size(), as any Dataset; passed as itself or as its base, it must not bypass them.
+  struct Scaled : data::TensorDataset {
+    Scaled() : data::TensorDataset(numbered(6)) {}
+    int64_t size() const override { return 4; }
+    data::Example get(int64_t i) const override {
+      data::Example e = data::TensorDataset::get(i);
+      return {e.data * 100.0, e.target};
+    }
+  };
+  const Scaled scaled;
+  auto in_order = data::DataLoaderOptions().with_batch_size(4);
+  auto reads_scaled = [](data::DataLoader&& loader) {
+    CHECK(loader.num_examples() == 4);
+    for (const data::Batch& batch : loader)
+      CHECK(batch.data.to_vector<float>() == std::vector<float>{0, 0, 100, 1000, 200, 2000, 300, 3000});
+  };
+  reads_scaled(data::DataLoader(scaled, in_order));
+  reads_scaled(data::DataLoader(static_cast<const data::Dataset&>(scaled), in_order));
   CHECK_THROWS_WITH(data::DataLoader(Numbered(4, /*odd_one=*/2), options),
                     Catch::Contains("example 2 of the dataset") && Catch::Contains("differs in shape"));
   CHECK_THROWS_WITH(data::DataLoader(Numbered(0), options), Catch::Contains("the dataset is empty"));
