@@ -7,6 +7,7 @@
 #include <ember/core/cuda.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -49,10 +50,12 @@ std::unordered_map<Node*, int> count_dependencies(const std::vector<Edge>& root_
 
 // The implicit gradient of a one-element root, 1, as one constant per (device, dtype, shape), made
 // once: a training step's backward then launches no fill for its seed (on a GPU, one launch fewer in
-// a step of ~20). Shared and never written: no backward function writes into the gradients it is
-// given, and AccumulateGrad copies a gradient whose storage it does not own alone. A capture
-// reads a constant made before it; one it would make is made fresh instead (it would hold 1 only
-// once the graph had replayed).
+// a step of ~20). Shared: Ember's backward functions never write into the gradients they are
+// given, and AccumulateGrad copies a gradient whose storage it does not own alone. A custom node
+// that writes its incoming gradient in place (mul_, add_...) advances the constant's version; the
+// constant is then replaced, so the write cannot leak into a later backward. A capture reads a
+// constant made before it; one it would make is made fresh instead (it would hold 1 only once the
+// graph had replayed).
 Tensor implicit_root_grad(const Tensor& root) {
   const Device device = root.device();
   using Key = std::tuple<std::string, int, Shape>;
@@ -61,6 +64,10 @@ Tensor implicit_root_grad(const Tensor& root) {
   std::lock_guard<std::mutex> lock(mutex);
   const Key key{device.str(), static_cast<int>(root.dtype()), root.sizes()};
   auto it = constants->find(key);
+  if (it != constants->end() && it->second.version() != 0) {  // written in place since it was made
+    constants->erase(it);
+    it = constants->end();
+  }
   if (it == constants->end()) {
     if (device.is_cuda() && cuda::current_stream(device.index).is_capturing()) return ones_like(root);
     Tensor one = ones_like(root);
@@ -71,12 +78,45 @@ Tensor implicit_root_grad(const Tensor& root) {
   return it->second;
 }
 
+// The callbacks queued during the backward pass running on this thread (null outside one). A
+// backward started inside another (from a hook) has its own list.
+thread_local std::vector<std::function<void()>>* queued_callbacks = nullptr;
+
+// Installs a fresh callback list for one backward pass and restores the outer one on exit.
+class CallbackScope {
+ public:
+  CallbackScope() : outer_(queued_callbacks) { queued_callbacks = &callbacks_; }
+  ~CallbackScope() { queued_callbacks = outer_; }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+
+  // Runs the callbacks in queue order, those they queue included.
+  void run() {
+    for (size_t i = 0; i < callbacks_.size(); ++i) {
+      std::function<void()> callback = std::move(callbacks_[i]);
+      callback();
+    }
+    callbacks_.clear();
+  }
+
+ private:
+  std::vector<std::function<void()>> callbacks_;
+  std::vector<std::function<void()>>* outer_;
+};
+
 }  // namespace
+
+void queue_callback(std::function<void()> callback) {
+  EMBER_CHECK(queued_callbacks != nullptr,
+              "queue_callback: called outside a backward pass (only a grad hook or a node's apply can queue one)");
+  queued_callbacks->push_back(std::move(callback));
+}
 
 void backward(const TensorList& roots, const TensorList& grad_roots, bool retain_graph) {
   EMBER_CHECK(roots.size() == grad_roots.size(), "backward: ", roots.size(), " roots but ", grad_roots.size(),
               " gradients");
   NoGradGuard no_grad;  // backward computations are never themselves recorded
+  CallbackScope callbacks;
 
   std::vector<Edge> root_edges;
   std::unordered_map<Node*, InputBuffer> buffers;
@@ -137,6 +177,7 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
       if (--dependencies[next.function.get()] == 0) ready.push_back(next.function);
     }
   }
+  callbacks.run();
 }
 
 }  // namespace ember::autograd

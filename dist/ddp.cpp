@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include <ember/autograd/engine.h>
 #include <ember/autograd/grad_mode.h>
 #include <ember/core/error.h>
 
@@ -16,6 +17,10 @@ struct DistributedDataParallel::Reducer {
     std::shared_ptr<Work> work;
   };
 
+  // Where an iteration stands: a forward outside no_sync() arms the reducer, the first gradient
+  // of its backward starts the reduction, and the end of that backward finishes it.
+  enum class Phase { Idle, Armed, Reducing, Reduced };
+
   std::vector<std::string> names;
   TensorList params;
   std::vector<size_t> bucket_of;  // parameter -> bucket
@@ -25,8 +30,13 @@ struct DistributedDataParallel::Reducer {
   bool find_unused = false;
 
   std::mutex mutex;
-  bool syncing = false;  // a forward outside no_sync() armed this backward
+  Phase phase = Phase::Idle;
   std::vector<bool> ready;
+  // Got a gradient since the last reduction (no_sync passes included): a parameter no rank used
+  // keeps its .grad as it was, as PyTorch's reducer does.
+  std::vector<bool> used;
+  // .grad was undefined until attach_grads() made it a zeroed view (and no gradient came since).
+  std::vector<bool> zero_attached;
   size_t next_launch = 0;  // buckets launch in order, the same on every rank
 
   Tensor grad_view(size_t i) const {
@@ -35,19 +45,27 @@ struct DistributedDataParallel::Reducer {
     return b.buffer.narrow(0, offset, params[i].numel()).view(params[i].sizes());
   }
 
-  // Makes every .grad a view into its bucket again (after zero_grad(set_to_none) or a user's
-  // set_grad), keeping the values it had.
-  void attach_grads() {
+  bool attached(size_t i) const {
+    const Tensor grad = params[i].grad();
+    return grad.defined() && grad.storage() == buckets[bucket_of[i]].buffer.storage() &&
+           grad.data_ptr() == grad_view(i).data_ptr();
+  }
+
+  // Makes .grad of parameter i a view into its bucket again (after zero_grad(set_to_none) or a
+  // user's set_grad), keeping the value it had (zero for none).
+  void attach_grad(size_t i) {
+    if (attached(i)) return;
     NoGradGuard no_grad;
-    for (size_t i = 0; i < params.size(); ++i) {
-      Tensor grad = params[i].grad();
-      const Bucket& b = buckets[bucket_of[i]];
-      if (grad.defined() && grad.storage() == b.buffer.storage()) continue;
-      Tensor view = grad_view(i);
-      if (grad.defined()) view.copy_(grad);
-      else view.zero_();
-      params[i].set_grad(view);
-    }
+    Tensor grad = params[i].grad();
+    Tensor view = grad_view(i);
+    if (grad.defined()) view.copy_(grad);
+    else view.zero_();
+    zero_attached[i] = !grad.defined();
+    params[i].set_grad(view);
+  }
+
+  void attach_grads() {
+    for (size_t i = 0; i < params.size(); ++i) attach_grad(i);
   }
 
   void launch_ready_buckets() {
@@ -57,41 +75,55 @@ struct DistributedDataParallel::Reducer {
     }
   }
 
+  // The grad hook of parameter i: its gradient for this backward is final.
   void mark_ready(size_t i) {
     std::lock_guard<std::mutex> lock(mutex);
-    if (!syncing) return;
-    Bucket& b = buckets[bucket_of[i]];
-    if (ready[i]) {
-      EMBER_CHECK(!b.work, "DistributedDataParallel: parameter '", names[i],
-                  "' received a gradient after its bucket's all-reduce had started (is it used twice "
-                  "with retain_graph, or in two backward passes without a forward in between?)");
-      return;
+    used[i] = true;
+    zero_attached[i] = false;
+    if (phase == Phase::Idle) return;  // no_sync(), no_grad or a backward of no DDP forward
+    EMBER_CHECK(phase != Phase::Reduced && !ready[i], "DistributedDataParallel: parameter '", names[i],
+                "' received a second gradient after its forward (backward twice with retain_graph, or two "
+                "losses backpropagated separately?); run one backward per forward, summing the losses first");
+    if (phase == Phase::Armed) {
+      // The first gradient of this backward: finish the reduction when the backward ends.
+      phase = Phase::Reducing;
+      std::weak_ptr<Reducer> weak = self;
+      autograd::queue_callback([weak] {
+        if (auto reducer = weak.lock()) reducer->finalize();
+      });
     }
+    // The gradient went elsewhere if .grad was replaced after the forward (zero_grad(set_to_none)
+    // between forward and backward): into the bucket with it.
+    attach_grad(i);
     ready[i] = true;
+    Bucket& b = buckets[bucket_of[i]];
     if (--b.pending == 0) launch_ready_buckets();
   }
 
   void prepare(bool sync) {
     std::lock_guard<std::mutex> lock(mutex);
-    EMBER_CHECK(next_launch == 0 || next_launch == buckets.size() || !syncing,
-                "DistributedDataParallel: forward called while the previous backward's reduction is "
-                "unfinished; call finalize() after backward");
-    // A backward whose reduction nobody waited for: finish it before reusing the buffers.
+    const bool unfinished = phase == Phase::Reducing;
     for (Bucket& b : buckets) {
       if (b.work) b.work->wait();
+      b.work.reset();
+      b.pending = b.params.size();
     }
-    syncing = sync;
+    phase = Phase::Idle;
     next_launch = 0;
     ready.assign(params.size(), false);
-    for (Bucket& b : buckets) {
-      b.pending = b.params.size();
-      b.work.reset();
-    }
+    // A backward that threw half-way left its reduction unfinished: this rank launched some buckets
+    // and not others, so the ranks no longer agree on what was averaged. Said once; a caller that
+    // goes on starts from a clean reducer.
+    EMBER_CHECK(!unfinished, "DistributedDataParallel: rank ", pg->rank(), ": forward called while the previous "
+                "backward's gradient reduction is unfinished (that backward threw); the ranks' gradients may differ");
+    if (sync) phase = Phase::Armed;
   }
 
+  // Runs when the backward ends: marks the parameters that got no gradient (or names them), waits
+  // for every bucket and leaves the .grad of parameters no rank used as they were.
   void finalize() {
     std::unique_lock<std::mutex> lock(mutex);
-    if (!syncing) return;
+    if (phase != Phase::Reducing) return;
     std::vector<std::string> missing;
     for (size_t i = 0; i < params.size(); ++i) {
       if (ready[i]) continue;
@@ -99,11 +131,12 @@ struct DistributedDataParallel::Reducer {
         missing.push_back(names[i]);
         continue;
       }
+      attach_grad(i);  // reduce its accumulated (or zero) gradient with the others'
       ready[i] = true;
       --buckets[bucket_of[i]].pending;
     }
     if (!missing.empty()) {
-      syncing = false;
+      phase = Phase::Idle;
       std::string list;
       for (const auto& n : missing) list += (list.empty() ? "" : ", ") + n;
       EMBER_FAIL("DistributedDataParallel: rank ", pg->rank(), ": parameter(s) [", list,
@@ -111,14 +144,33 @@ struct DistributedDataParallel::Reducer {
                  "construct DDP with DDPOptions::find_unused_parameters = true.");
     }
     launch_ready_buckets();
+    // Which parameters any rank used: one more small all-reduce, after the buckets on every rank.
+    Tensor used_anywhere;
+    std::shared_ptr<Work> used_work;
+    if (find_unused) {
+      std::vector<float> flags(params.size());
+      for (size_t i = 0; i < params.size(); ++i) flags[i] = used[i] ? 1.0f : 0.0f;
+      used_anywhere = from_vector<float>(flags, {static_cast<int64_t>(flags.size())}).to(params[0].device());
+      used_work = pg->all_reduce_async(used_anywhere, ReduceOp::Sum);
+    }
     std::vector<std::shared_ptr<Work>> works;
     for (Bucket& b : buckets) works.push_back(b.work);
-    syncing = false;
+    phase = Phase::Reduced;
     lock.unlock();
     for (auto& w : works) {
       if (w) w->wait();
     }
+    if (used_work) {
+      used_work->wait();
+      const std::vector<float> counts = used_anywhere.to_vector<float>();
+      for (size_t i = 0; i < params.size(); ++i) {
+        if (counts[i] == 0.0f && zero_attached[i]) params[i].set_grad(Tensor());
+      }
+    }
+    used.assign(params.size(), false);
   }
+
+  std::weak_ptr<Reducer> self;
 };
 
 namespace {
@@ -214,7 +266,10 @@ DistributedDataParallel::DistributedDataParallel(std::shared_ptr<nn::Module> mod
     b.buffer = zeros({numel}, TensorOptions(first.dtype()).with_device(first.device()));
     r->buckets.push_back(std::move(b));
   }
+  r->used.assign(r->params.size(), false);
+  r->zero_attached.assign(r->params.size(), false);
   r->attach_grads();
+  r->self = r;
 
   // 4. Hooks: the reducer learns about each gradient right after it is accumulated.
   std::weak_ptr<Reducer> weak = r;
@@ -237,7 +292,8 @@ DistributedDataParallel::~DistributedDataParallel() {
 }
 
 Tensor DistributedDataParallel::forward(const Tensor& input) {
-  bool sync = !no_sync_ && autograd::GradMode::is_enabled() && module_->is_training();
+  // As PyTorch's: gradients are reduced whenever grad mode is on outside no_sync(), in eval mode too.
+  bool sync = !no_sync_ && autograd::GradMode::is_enabled();
   if (options_.broadcast_buffers && process_group_->size() > 1) {
     NoGradGuard no_grad;
     for (auto& [name, b] : module_->named_buffers()) process_group_->broadcast(b, 0);

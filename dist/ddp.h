@@ -8,8 +8,10 @@
 // Each bucket is one flat buffer and every parameter's .grad is a view into it, so backward
 // accumulates straight into the buffer. A grad hook on each parameter marks it ready; when a
 // bucket's last parameter is ready its all_reduce(avg) is launched asynchronously (buckets are
-// launched in bucket order, the same on every rank) while backward carries on. finalize() waits
-// for the buckets and must be called before optimizer.step().
+// launched in bucket order, the same on every rank) while backward carries on. When the backward
+// ends (a callback queued on the autograd engine, as PyTorch's reducer does) the reducer launches
+// what is left, waits for every bucket, and only then does backward() return: the gradients are
+// averaged when backward returns, with no call to make before optimizer.step().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -25,7 +27,9 @@ struct DDPOptions {
   int64_t bucket_cap_bytes = 25LL << 20;
   int64_t first_bucket_cap_bytes = 1LL << 20;
   // Parameters may get no gradient in an iteration; their (local, usually zero) slot is reduced
-  // anyway. Off: such parameters are reported by name, as a bug.
+  // anyway, and a parameter no rank used keeps its .grad as it was (undefined stays undefined, so
+  // the optimizer skips it), at the cost of one small all-reduce per iteration. Off: such
+  // parameters are reported by name, as a bug.
   bool find_unused_parameters = false;
   // Re-broadcast buffers (e.g. running statistics) from rank 0 at every forward.
   bool broadcast_buffers = true;
@@ -41,12 +45,13 @@ class DistributedDataParallel {
   DistributedDataParallel(const DistributedDataParallel&) = delete;
   DistributedDataParallel& operator=(const DistributedDataParallel&) = delete;
 
-  // Runs the module; the backward of this forward reduces gradients (unless inside no_sync()).
+  // Runs the module; the backward of this forward reduces gradients (unless inside no_sync() or
+  // under no_grad; in eval mode too, as PyTorch's).
   Tensor forward(const Tensor& input);
   Tensor operator()(const Tensor& input) { return forward(input); }
 
-  // Waits for every bucket's reduction (and checks that every parameter got a gradient). Call
-  // after backward and before optimizer.step(); a no-op after a no_sync() backward.
+  // Finishes this iteration's reduction. backward() does so when it ends, so calling this is never
+  // needed; it is a no-op then, kept for code written against the explicit call.
   void finalize();
 
   // RAII: backward passes inside the scope only accumulate local gradients; the first backward

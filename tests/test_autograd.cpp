@@ -144,6 +144,58 @@ TEST_CASE("autograd: grad hooks fire once per leaf with the final gradient", "[a
   CHECK_THROWS_AS(not_leaf.register_grad_hook([](const Tensor&) {}), Error);
 }
 
+TEST_CASE("autograd: queue_callback runs once backward has computed every gradient", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor w = leaf({3.0, -1.0});
+  std::vector<std::string> events;
+  x.register_grad_hook([&](const Tensor&) {
+    events.push_back("x hook");
+    autograd::queue_callback([&] {
+      // Every leaf's gradient is final here, w's included though its hook ran after x's.
+      events.push_back("callback, w grad " + std::to_string(w.grad().defined()));
+      autograd::queue_callback([&] { events.push_back("queued by a callback"); });
+    });
+  });
+  w.register_grad_hook([&](const Tensor&) { events.push_back("w hook"); });
+  sum(x * w).backward();
+  REQUIRE(events.size() == 4);
+  CHECK(events[2] == "callback, w grad 1");
+  CHECK(events[3] == "queued by a callback");
+  // Nothing is left queued for the next backward, and outside a backward there is no queue.
+  events.clear();
+  sum(w * 2.0).backward();
+  CHECK(events == std::vector<std::string>{"w hook"});
+  CHECK_THROWS_WITH(autograd::queue_callback([] {}), Catch::Contains("outside a backward pass"));
+  // A callback that throws makes backward throw.
+  Tensor y = leaf({1.0});
+  y.register_grad_hook([](const Tensor&) { autograd::queue_callback([] { throw Error("from the callback"); }); });
+  CHECK_THROWS_WITH(sum(y * 3.0).backward(), Catch::Contains("from the callback"));
+}
+
+namespace {
+// y = 2 x whose backward scales its incoming gradient in place: allowed of a custom node, and
+// it must not change the gradient of later, unrelated backward passes.
+class ScaleInPlaceBackward : public autograd::Node {
+ public:
+  std::string name() const override { return "ScaleInPlaceBackward"; }
+  TensorList apply(TensorList&& grads) override { return {grads[0].mul_(2.0)}; }
+};
+}  // namespace
+
+TEST_CASE("autograd: a node writing its incoming gradient in place does not leak into later backward passes",
+          "[autograd]") {
+  Tensor x = from_vector(std::vector<double>{1.5}, Shape{}).set_requires_grad(true);
+  for (int i = 0; i < 3; ++i) {
+    Tensor y = autograd::record(std::make_shared<ScaleInPlaceBackward>(), {x}, x.detach() * 2.0);
+    x.set_grad(Tensor());
+    y.backward();
+    CHECK(x.grad().item() == 2.0);
+  }
+  Tensor w = from_vector(std::vector<double>{4.0}, Shape{}).set_requires_grad(true);
+  (w * 3.0).backward();  // a scalar root of the same shape and dtype: seeded with 1
+  CHECK(w.grad().item() == 3.0);
+}
+
 TEST_CASE("autograd: a second backward through a freed graph fails", "[autograd]") {
   Tensor x = leaf({1.0, 2.0});
   Tensor loss = sum(x * x);

@@ -90,3 +90,36 @@ TEST_CASE("dist ddp: a parameter without a gradient is named, unless find_unused
   allowed.push_back("--find-unused");
   CHECK(max_relative_difference(distributed(2, allowed), ref) < 1e-5);
 }
+
+// What a PyTorch training loop does that the reducer must get right: gradients are averaged in
+// eval mode, after zero_grad(set_to_none) between forward and backward, and without a call to
+// finalize() (backward finishes the reduction when it ends).
+TEST_CASE("dist ddp: eval mode, zero_grad after forward and no finalize() call still average", "[dist]") {
+  if (!have_gloo()) return;
+  std::vector<std::string> common = {"--steps", "4", "--batch", "16"};
+  auto ref = reference(common);
+  for (const char* variant : {"--eval", "--zero-after-forward", "--no-finalize"}) {
+    INFO(variant);
+    std::vector<std::string> flags = common;
+    flags.push_back(variant);
+    CHECK(max_relative_difference(distributed(2, flags), ref) < 1e-5);
+  }
+}
+
+TEST_CASE("dist ddp: find_unused_parameters leaves a parameter no rank used without a gradient", "[dist]") {
+  if (!have_gloo()) return;
+  std::string output;
+  distributed(2, {"--steps", "2", "--batch", "16", "--unused", "--find-unused"}, &output);
+  CHECK(output.find("rank 0: unused_weight grad undefined") != std::string::npos);
+  // Used by rank 0 alone, it is averaged on both, and a collective of the caller's own between
+  // backward and the step lines up on every rank (the reduction finished inside backward).
+  auto results = run_ranks(2,
+                           {EMBER_DIST_WORKER, "train", "--steps", "3", "--batch", "16", "--unused", "--find-unused",
+                            "--partly-used", "--collective-after-backward", "--timeout", "60"},
+                           120);
+  INFO(describe(results));
+  for (auto& r : results) {
+    CHECK(r.ok());
+    CHECK(r.output.find("unused_weight grad defined") != std::string::npos);
+  }
+}

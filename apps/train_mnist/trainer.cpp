@@ -269,8 +269,7 @@ int run_training(const Options& o, const char* argv0) {
     } else {
       // DDP's forward returns log-probabilities; alone, the logits feed the fused cross-entropy.
       loss = ddp ? nll_loss(ddp->forward(images), labels) : cross_entropy(model->forward_logits(images), labels);
-      loss.backward();
-      if (ddp) ddp->finalize();
+      loss.backward();  // under DDP the gradients are averaged when it returns
     }
     optimizer->step();
     if (data_parallel) data_parallel->sync_replicas();

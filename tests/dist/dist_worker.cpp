@@ -6,8 +6,12 @@
 //                                                 until rank R SIGKILLs itself, mid-collective
 // train options: --steps N --batch B (global, per optimizer step) --accumulate K (micro-batches
 // per step, the first K-1 under no_sync) --bucket-cap BYTES --unused (a parameter that gets no
-// gradient) --find-unused --single (one process, no DDP, the reference) --fault-rank R
-// --fault-step S (that rank SIGKILLs itself at step S) --step-sleep-ms MS --timeout SECONDS.
+// gradient) --partly-used (rank 0 alone uses it) --find-unused --single (one process, no DDP, the
+// reference) --eval (the module in eval mode) --zero-after-forward (zero_grad(set_to_none) between
+// forward and backward) --no-finalize (never calls DDP's finalize()) --collective-after-backward
+// (an all_reduce of its own right after each backward) --fault-rank R --fault-step S (that rank
+// SIGKILLs itself at step S) --step-sleep-ms MS --timeout SECONDS. With DDP every rank checks at
+// the end that its parameters equal rank 0's bit for bit.
 // Exits 0 on success, 1 with "rank R: error: ..." on stderr otherwise.
 #include <signal.h>
 #include <unistd.h>
@@ -70,8 +74,12 @@ class TinyNet : public nn::Module {
     b2 = register_parameter("fc2_bias", hashed_tensor({kOut}, seed * 10 + 4).mul_(0.1));
     if (with_unused) unused = register_parameter("unused_weight", hashed_tensor({3, 3}, seed * 10 + 5));
   }
-  Tensor forward(const Tensor& x) override { return linear(relu(linear(x, w1, b1)), w2, b2); }
+  Tensor forward(const Tensor& x) override {
+    Tensor out = linear(relu(linear(x, w1, b1)), w2, b2);
+    return use_unused ? out + sum(unused) * 1e-3 : out;
+  }
   Tensor w1, b1, w2, b2, unused;
+  bool use_unused = false;  // --partly-used: this rank's forward uses the "unused" parameter
 };
 
 // The global batch of step `step`, micro-batch `micro`: rows [0, batch).
@@ -160,9 +168,12 @@ int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>
   int world = single ? 1 : env.world_size;
   // Every rank starts from different weights: DDP must broadcast rank 0's.
   auto model = std::make_shared<TinyNet>(static_cast<uint64_t>(rank), flags.count("unused") > 0);
+  model->use_unused = flags.count("partly-used") > 0 && rank == 0;
+  if (flags.count("eval")) model->eval();
   std::unique_ptr<dist::DistributedDataParallel> ddp;
+  std::shared_ptr<dist::ProcessGroup> pg;
   if (!single) {
-    auto pg = dist::init_process_group("gloo", env, timeout);
+    pg = dist::init_process_group("gloo", env, timeout);
     dist::DDPOptions options;
     if (flags.count("bucket-cap")) options.bucket_cap_bytes = options.first_bucket_cap_bytes = static_cast<int64_t>(flag("bucket-cap", 0));
     options.find_unused_parameters = flags.count("find-unused") > 0;
@@ -188,10 +199,14 @@ int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>
         out.backward(mse_grad(out, y, 1.0 / static_cast<double>(accumulate)));
       } else {
         Tensor out = ddp ? ddp->forward(x) : model->forward(x);
+        if (flags.count("zero-after-forward")) model->zero_grad(/*set_to_none=*/true);
         out.backward(mse_grad(out, y, 1.0 / static_cast<double>(accumulate)));
+        if (pg && flags.count("collective-after-backward")) pg->all_reduce(full({3}, rank, TensorOptions(kFloat64)));
       }
     }
-    if (ddp) ddp->finalize();
+    if (ddp && !flags.count("no-finalize")) ddp->finalize();
+    if (model->unused.defined() && step + 1 == steps)
+      std::printf("rank %d: unused_weight grad %s\n", rank, model->unused.grad().defined() ? "defined" : "undefined");
     {
       NoGradGuard no_grad;
       for (auto& p : model->parameters()) {
@@ -199,6 +214,16 @@ int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>
       }
     }
     if (step_sleep.count() > 0) std::this_thread::sleep_for(step_sleep);
+  }
+  if (pg) {  // every replica must hold rank 0's parameters, bit for bit
+    TensorList flat;
+    for (auto& p : model->parameters()) flat.push_back(p.detach().reshape({-1}));
+    const Tensor mine = cat(flat, 0);
+    Tensor all = pg->all_gather(mine);
+    for (int64_t r = 1; r < all.size(0); ++r) {
+      if (all.select(0, r).to_vector<double>() != all.select(0, 0).to_vector<double>())
+        throw Error("the parameters of rank " + std::to_string(r) + " differ from rank 0's");
+    }
   }
   if (rank == 0 && flags.count("out")) {
     std::ofstream out(flags.at("out"));
