@@ -160,6 +160,8 @@ class Tensor {
   Tensor log() const;
   Tensor pow(double exponent) const;
   Tensor relu() const;
+  Tensor abs() const;
+  Tensor clamp(double min, double max) const;
   Tensor matmul(const Tensor& other) const;
   Tensor argmax(int64_t dim, bool keepdim = false) const;
   Tensor view_as(const Tensor& other) const { return view(other.sizes()); }

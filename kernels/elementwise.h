@@ -6,13 +6,16 @@
 
 namespace ember::kernels {
 
-enum class UnaryOp { Neg, Exp, Log, Sqrt, Relu, Sigmoid, Tanh, Pow, AddScalar, MulScalar, DivScalar };
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Relu, Sigmoid, Tanh, Pow, AddScalar, MulScalar, DivScalar, Abs, ClampMin, ClampMax };
 enum class BinaryOp {
   Add, Sub, Mul, Div,
   ReluBackward,     // (grad, x)  -> grad * (x > 0)
   SigmoidBackward,  // (grad, y)  -> grad * y * (1 - y)
   TanhBackward,     // (grad, y)  -> grad * (1 - y^2)
   PowBackward,      // (grad, x)  -> grad * s * x^(s-1)
+  AbsBackward,      // (grad, x)  -> grad * sign(x)
+  ClampMinBackward, // (grad, x)  -> grad * (x >= s)
+  ClampMaxBackward, // (grad, x)  -> grad * (x <= s)
   Eq,               // (x, y)     -> x == y  (output uint8)
 };
 

@@ -26,6 +26,10 @@ template <typename T> struct Tanh { T s; EMBER_HOST_DEVICE T operator()(T x) con
 template <typename T> struct Pow { T s; EMBER_HOST_DEVICE T operator()(T x) const { return std::pow(x, s); } };
 template <typename T> struct AddScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x + s; } };
 template <typename T> struct MulScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x * s; } };
+// NaN stays NaN through abs and both clamps, as in PyTorch (x < s is false for a NaN x).
+template <typename T> struct Abs { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x < T(0) ? -x : x; } };
+template <typename T> struct ClampMin { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x < s ? s : x; } };
+template <typename T> struct ClampMax { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x > s ? s : x; } };
 // x / s, not x * (1 / s): the reciprocal's rounding would be 1 ulp off a third of the time.
 template <typename T> struct DivScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x / s; } };
 
@@ -36,6 +40,11 @@ template <typename T> struct Div { T s; EMBER_HOST_DEVICE T operator()(T a, T b)
 template <typename T> struct ReluBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return x <= T(0) ? T(0) : g; } };
 template <typename T> struct SigmoidBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T y) const { return g * y * (T(1) - y); } };
 template <typename T> struct TanhBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T y) const { return g * (T(1) - y * y); } };
+// d|x| = sign(x) g, 0 at x = 0 (PyTorch's subgradient); a clamp passes g where x is inside its bound,
+// the bound itself included (PyTorch's choice at the kink).
+template <typename T> struct AbsBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return x > T(0) ? g : x < T(0) ? -g : T(0); } };
+template <typename T> struct ClampMinBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return x >= s ? g : T(0); } };
+template <typename T> struct ClampMaxBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return x <= s ? g : T(0); } };
 // d x^s = s x^(s-1), and 0 for s = 0 (x^0 is constant; s x^-1 would be 0 * inf at x = 0), as PyTorch.
 template <typename T> struct PowBackward { T s; EMBER_HOST_DEVICE T operator()(T g, T x) const { return s == T(0) ? T(0) : g * s * std::pow(x, s - T(1)); } };
 
@@ -50,6 +59,9 @@ void visit_unary(UnaryOp op, T s, F&& f) {
     case UnaryOp::Relu: return f(Relu<T>{s});
     case UnaryOp::Sigmoid: return f(Sigmoid<T>{s});
     case UnaryOp::Tanh: return f(Tanh<T>{s});
+    case UnaryOp::Abs: return f(Abs<T>{s});
+    case UnaryOp::ClampMin: return f(ClampMin<T>{s});
+    case UnaryOp::ClampMax: return f(ClampMax<T>{s});
     case UnaryOp::Pow: return f(Pow<T>{s});
     case UnaryOp::AddScalar: return f(AddScalar<T>{s});
     case UnaryOp::MulScalar: return f(MulScalar<T>{s});
@@ -69,6 +81,9 @@ void visit_binary(BinaryOp op, T s, F&& f) {
     case BinaryOp::SigmoidBackward: return f(SigmoidBackward<T>{s});
     case BinaryOp::TanhBackward: return f(TanhBackward<T>{s});
     case BinaryOp::PowBackward: return f(PowBackward<T>{s});
+    case BinaryOp::AbsBackward: return f(AbsBackward<T>{s});
+    case BinaryOp::ClampMinBackward: return f(ClampMinBackward<T>{s});
+    case BinaryOp::ClampMaxBackward: return f(ClampMaxBackward<T>{s});
     case BinaryOp::Eq: break;
   }
 }

@@ -28,6 +28,12 @@ Tensor pow(const Tensor& a, double exponent);
 Tensor relu(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
+Tensor abs(const Tensor& a);  // gradient sign(x), 0 at 0
+// Elementwise max(x, min) / min(x, max); NaN stays NaN; the gradient passes where x is within the
+// bound, the bound included (as PyTorch). clamp(x, min, max) = clamp_max(clamp_min(x, min), max).
+Tensor clamp_min(const Tensor& a, double min);
+Tensor clamp_max(const Tensor& a, double max);
+Tensor clamp(const Tensor& a, double min, double max);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -1,6 +1,7 @@
 // Pointwise unary ops and their derivatives:
 //   neg: -g   exp: g*y   log: g/x   sqrt: g/(2y)   pow(x,s): g*s*x^(s-1)
 //   relu: g*(x>0)   sigmoid: g*y*(1-y)   tanh: g*(1-y^2)   x+s: g   x*s: g*s
+//   abs: g*sign(x)   clamp_min(x,s): g*(x>=s)   clamp_max(x,s): g*(x<=s)
 #include <ember/kernels/dispatch.h>
 #include <ember/kernels/elementwise.h>
 #include <ember/ops/op_utils.h>
@@ -26,6 +27,9 @@ const char* op_name(UnaryOp op) {
     case UnaryOp::AddScalar: return "add";
     case UnaryOp::MulScalar: return "mul";
     case UnaryOp::DivScalar: return "div";
+    case UnaryOp::Abs: return "abs";
+    case UnaryOp::ClampMin: return "clamp_min";
+    case UnaryOp::ClampMax: return "clamp_max";
   }
   return "unary";
 }
@@ -48,7 +52,8 @@ class UnaryBackward : public autograd::Node {
  public:
   UnaryBackward(UnaryOp op, double scalar, const Tensor& x, const Tensor& y) : op_(op), scalar_(scalar) {
     switch (op) {
-      case UnaryOp::Log: case UnaryOp::Relu: case UnaryOp::Pow: saved_ = save(x); break;
+      case UnaryOp::Log: case UnaryOp::Relu: case UnaryOp::Pow: case UnaryOp::Abs: case UnaryOp::ClampMin:
+      case UnaryOp::ClampMax: saved_ = save(x); break;
       case UnaryOp::Exp: case UnaryOp::Sqrt: case UnaryOp::Sigmoid: case UnaryOp::Tanh: saved_ = save(y); break;
       default: break;
     }
@@ -73,6 +78,9 @@ class UnaryBackward : public autograd::Node {
       case UnaryOp::Sigmoid: return {pointwise_backward(BinaryOp::SigmoidBackward, g, saved_)};
       case UnaryOp::Tanh: return {pointwise_backward(BinaryOp::TanhBackward, g, saved_)};
       case UnaryOp::Pow: return {pointwise_backward(BinaryOp::PowBackward, g, saved_, scalar_)};
+      case UnaryOp::Abs: return {pointwise_backward(BinaryOp::AbsBackward, g, saved_)};
+      case UnaryOp::ClampMin: return {pointwise_backward(BinaryOp::ClampMinBackward, g, saved_, scalar_)};
+      case UnaryOp::ClampMax: return {pointwise_backward(BinaryOp::ClampMaxBackward, g, saved_, scalar_)};
       default: EMBER_FAIL("unexpected op in UnaryBackward");
     }
   }
@@ -99,6 +107,11 @@ Tensor pow(const Tensor& a, double exponent) { return unary(UnaryOp::Pow, a, exp
 Tensor relu(const Tensor& a) { return unary(UnaryOp::Relu, a); }
 Tensor sigmoid(const Tensor& a) { return unary(UnaryOp::Sigmoid, a); }
 Tensor tanh(const Tensor& a) { return unary(UnaryOp::Tanh, a); }
+Tensor abs(const Tensor& a) { return unary(UnaryOp::Abs, a); }
+Tensor clamp_min(const Tensor& a, double min) { return unary(UnaryOp::ClampMin, a, min); }
+Tensor clamp_max(const Tensor& a, double max) { return unary(UnaryOp::ClampMax, a, max); }
+// min > max gives max everywhere, as torch.clamp.
+Tensor clamp(const Tensor& a, double min, double max) { return clamp_max(clamp_min(a, min), max); }
 Tensor add(const Tensor& a, double b) { return unary(UnaryOp::AddScalar, a, b); }
 Tensor mul(const Tensor& a, double b) { return unary(UnaryOp::MulScalar, a, b); }
 Tensor div(const Tensor& a, double b) { return unary(UnaryOp::DivScalar, a, b); }

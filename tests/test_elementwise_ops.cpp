@@ -2,7 +2,9 @@
 // every op makes on devices, dtypes and shapes.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 
 #include "support/test_support.h"
 
@@ -135,6 +137,47 @@ TEST_CASE("gradcheck: relu away from its kink", "[ops]") {
   y.backward(ones_like(y));
   std::vector<double> g = x.grad().to_vector<double>();
   for (size_t i = 0; i < m.size(); ++i) CHECK(g[i] == (m[i] > 0 ? 1.0 : 0.0));
+}
+
+TEST_CASE("abs and clamp: values, NaN, gradcheck away from the kinks, the gradient at a bound, as torch", "[ops]") {
+  // Values in +-[0.1, 1]: central differences with eps 1e-6 never straddle 0 or a bound at +-0.05
+  // or +-1.05.
+  Tensor magnitude = random_tensor({4, 5}, 43, 0.1, 1.0);
+  Tensor sign = random_tensor({4, 5}, 44, -1.0, 1.0);
+  std::vector<double> m = magnitude.to_vector<double>(), s = sign.to_vector<double>();
+  for (size_t i = 0; i < m.size(); ++i) m[i] *= s[i] < 0 ? -1.0 : 1.0;
+  Tensor x = from_vector(m, {4, 5}).set_requires_grad(true);
+  Tensor xt = from_vector(m, {5, 4}).transpose(0, 1).set_requires_grad(true);
+  std::vector<std::function<Tensor(const Tensor&)>> ops = {
+      [](const Tensor& t) { return abs(t); },
+      [](const Tensor& t) { return clamp_min(t, 0.05); },
+      [](const Tensor& t) { return clamp_max(t, -0.05); },
+      [](const Tensor& t) { return t.clamp(-0.55, 0.45); },
+  };
+  for (size_t k = 0; k < ops.size(); ++k) {
+    INFO("op " << k);
+    auto fn = [op = ops[k]](const TensorList& in) { return op(in[0]); };
+    require_gradcheck(fn, {x});
+    require_gradcheck(fn, {xt});
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Tensor v = from_vector<double>({-2.0, -0.5, 0.0, 0.5, 2.0, nan}, {6}).set_requires_grad(true);
+  std::vector<double> a = abs(v).to_vector<double>(), c = clamp(v, -0.5, 1.0).to_vector<double>();
+  CHECK(std::vector<double>(a.begin(), a.end() - 1) == std::vector<double>{2.0, 0.5, 0.0, 0.5, 2.0});
+  CHECK(std::vector<double>(c.begin(), c.end() - 1) == std::vector<double>{-0.5, -0.5, 0.0, 0.5, 1.0});
+  CHECK(std::isnan(a.back()));
+  CHECK(std::isnan(c.back()));
+  // torch: d|x|/dx = 0 at 0; a clamp passes the gradient at its bound (-0.5 here) and inside.
+  sum(abs(v)).backward();
+  std::vector<double> ga = v.grad().to_vector<double>();
+  CHECK(std::vector<double>(ga.begin(), ga.end() - 1) == std::vector<double>{-1.0, -1.0, 0.0, 1.0, 1.0});
+  v.set_grad(Tensor());
+  sum(clamp(v, -0.5, 1.0)).backward();
+  std::vector<double> gc = v.grad().to_vector<double>();
+  CHECK(std::vector<double>(gc.begin(), gc.end() - 1) == std::vector<double>{0.0, 1.0, 1.0, 1.0, 0.0});
+  // min > max gives max everywhere, with a zero gradient (torch.clamp).
+  CHECK(clamp(from_vector<double>({-1.0, 3.0}, {2}), 2.0, 1.0).to_vector<double>() == std::vector<double>{1.0, 1.0});
+  CHECK_THROWS_WITH(abs(ones({2}, kInt64)), Catch::Contains("abs") && Catch::Contains("floating"));
 }
 
 TEST_CASE("pow: the gradient of x^0 is 0, also at x = 0 (PyTorch's), and x^s elsewhere", "[ops]") {

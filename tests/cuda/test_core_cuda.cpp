@@ -87,6 +87,8 @@ TEST_CASE("cuda: unary elementwise ops and their backward kernels match the CPU"
       {"relu", [](const Tensor& x) { return relu(x); }, 0.1, 2, false},
       {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, 0.1, 8, false},
       {"tanh", [](const Tensor& x) { return tanh(x); }, 0.1, 3, false},
+      {"abs", [](const Tensor& x) { return abs(x); }, 0.1, 2, false},
+      {"clamp", [](const Tensor& x) { return clamp(x, -0.7, 1.2); }, 0.1, 2, false},
       {"add scalar", [](const Tensor& x) { return add(x, 1.25); }, 0.1, 2, false},
       {"mul scalar", [](const Tensor& x) { return mul(x, -0.75); }, 0.1, 2, false},
       {"div scalar", [](const Tensor& x) { return div(x, 3.0); }, 0.1, 2, false},
