@@ -1,6 +1,7 @@
 // The IDX format of the MNIST files: a big-endian header (magic 0x000008NN: unsigned bytes, NN
 // dims; then one u32 per dim) followed by exactly prod(dims) bytes. Files may be gzip-compressed
-// (detected by the 0x1f8b magic, not by the name).
+// (detected by the 0x1f8b magic, not by the name), also as several concatenated gzip members
+// (RFC 1952); bytes after the last member that do not start another one are refused.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -14,11 +15,13 @@ inline constexpr uint32_t kIdxLabelsMagic = 0x00000801;  // uint8, 1 dim
 inline constexpr uint32_t kIdxImagesMagic = 0x00000803;  // uint8, 3 dims
 
 // The whole file, decompressed when it is gzip. Throws one line naming the file when it is
-// missing, unreadable, or a corrupt/truncated gzip stream.
+// missing, unreadable, or a corrupt/truncated gzip stream (or has trailing garbage after it).
 std::vector<uint8_t> read_file_maybe_gzip(const std::string& path);
 
 // Reads an IDX file and checks its magic (expected_magic) and that the payload is exactly
-// prod(dims) bytes. Returns a uint8 tensor of shape dims.
+// prod(dims) bytes (a product past int64 is refused). A gzip file is inflated header first, then only
+// up to the payload the header declares (a longer stream is refused without inflating the rest), so
+// memory stays within the declared size. Returns a uint8 tensor of shape dims.
 Tensor read_idx(const std::string& path, uint32_t expected_magic);
 
 // Writes an uncompressed (or gzip when gzip is true) IDX file of a uint8 tensor: for tests and tools.

@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <zlib.h>
+
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <sys/stat.h>
@@ -30,6 +33,39 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// One gzip member holding `bytes`.
+std::vector<uint8_t> gzip_member(const std::vector<uint8_t>& bytes) {
+  z_stream s;
+  std::memset(&s, 0, sizeof(s));
+  REQUIRE(deflateInit2(&s, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::vector<uint8_t> out(deflateBound(&s, bytes.size()));
+  s.next_in = const_cast<Bytef*>(bytes.data());
+  s.avail_in = static_cast<uInt>(bytes.size());
+  s.next_out = out.data();
+  s.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&s, Z_FINISH) == Z_STREAM_END);
+  out.resize(s.total_out);
+  deflateEnd(&s);
+  return out;
+}
+
+std::vector<uint8_t> concat(std::vector<uint8_t> a, const std::vector<uint8_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// An IDX header: magic, then the dims, big-endian.
+std::vector<uint8_t> idx_header(uint32_t magic, const std::vector<uint32_t>& dims) {
+  std::vector<uint8_t> out;
+  for (uint32_t v : std::vector<uint32_t>{magic}) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+  }
+  for (uint32_t v : dims) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+  }
+  return out;
 }
 
 Tensor image_values(int64_t n, int64_t h = 28, int64_t w = 28) {
@@ -154,4 +190,80 @@ TEST_CASE("the bundled MNIST files load", "[data][slow]") {
   CHECK(first == std::vector<int64_t>{5, 0, 4, 1, 9, 2, 1, 3, 1, 4});
   double mean = train.images().mean().item();
   CHECK(mean == Approx(0.1307).margin(1e-4));
+}
+
+TEST_CASE("IDX gzip files of several concatenated members read as one stream", "[data]") {
+  std::string dir = temp_dir();
+  std::vector<uint8_t> payload(1000);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i % 10);
+  std::vector<uint8_t> whole = concat(idx_header(data::kIdxLabelsMagic, {1000}), payload);
+  // RFC 1952: `cat a.gz b.gz` is a valid gzip file; split inside the header and inside the data.
+  std::vector<uint8_t> a(whole.begin(), whole.begin() + 6), b(whole.begin() + 6, whole.begin() + 500),
+      c(whole.begin() + 500, whole.end());
+  write_bytes(dir + "/multi.gz",
+              concat(concat(gzip_member(a), gzip_member(b)), concat(gzip_member({}), gzip_member(c))));
+  Tensor read = data::read_idx(dir + "/multi.gz", data::kIdxLabelsMagic);
+  CHECK(read.sizes() == Shape{1000});
+  CHECK(read.to_vector<uint8_t>() == payload);
+  CHECK(data::read_file_maybe_gzip(dir + "/multi.gz") == whole);
+}
+
+TEST_CASE("IDX gzip files refuse trailing garbage and streams longer than the header declares", "[data]") {
+  std::string dir = temp_dir();
+  std::vector<uint8_t> whole = concat(idx_header(data::kIdxLabelsMagic, {10}), std::vector<uint8_t>(10, 3));
+  for (std::vector<uint8_t> tail : {std::vector<uint8_t>{'j', 'u', 'n', 'k'}, std::vector<uint8_t>(512, 0),
+                                    std::vector<uint8_t>{0x1f}}) {
+    INFO(tail.size());
+    write_bytes(dir + "/tail.gz", concat(gzip_member(whole), tail));
+    CHECK_THROWS_WITH(data::read_idx(dir + "/tail.gz", data::kIdxLabelsMagic),
+                      Catch::Contains(dir + "/tail.gz") && Catch::Contains("trailing garbage after the gzip data") &&
+                          Catch::Contains(std::to_string(tail.size()) + " bytes after member 1"));
+    CHECK_THROWS_WITH(data::read_file_maybe_gzip(dir + "/tail.gz"), Catch::Contains("trailing garbage"));
+  }
+  // An (empty) member cut short after a complete one.
+  std::vector<uint8_t> second = gzip_member({});
+  second.resize(second.size() - 5);
+  write_bytes(dir + "/cut2.gz", concat(gzip_member(whole), second));
+  CHECK_THROWS_WITH(data::read_idx(dir + "/cut2.gz", data::kIdxLabelsMagic),
+                    Catch::Contains("the file ends inside gzip member 2"));
+
+  // 16 MiB more than the header's 10 bytes, with a broken CRC at the very end: the reader stops one
+  // byte past the declared payload, so it reports the longer stream, never inflating to the bad CRC.
+  std::vector<uint8_t> longer = gzip_member(concat(whole, std::vector<uint8_t>(16 << 20, 0)));
+  longer[longer.size() - 6] ^= 0xff;
+  write_bytes(dir + "/longer.gz", longer);
+  CHECK_THROWS_WITH(data::read_idx(dir + "/longer.gz", data::kIdxLabelsMagic),
+                    Catch::Contains("trailing bytes after IDX data") && Catch::Contains("needs 10 bytes") &&
+                        Catch::Contains("decompressed data has more"));
+  CHECK_THROWS_WITH(data::read_file_maybe_gzip(dir + "/longer.gz"), Catch::Contains("corrupt or truncated gzip"));
+
+  // The header is checked before the payload is inflated: a wrong magic is reported as such.
+  write_bytes(dir + "/magic.gz", longer);
+  CHECK_THROWS_WITH(data::read_idx(dir + "/magic.gz", data::kIdxImagesMagic), Catch::Contains("wrong IDX magic"));
+}
+
+TEST_CASE("IDX headers whose dims multiply past int64 are refused with the right byte counts", "[data]") {
+  std::string dir = temp_dir();
+  // [2^31, 2^31, 4] wraps to 0 in uint64: it must not read as an empty payload.
+  std::vector<uint8_t> wraps = idx_header(data::kIdxImagesMagic, {1u << 31, 1u << 31, 4});
+  write_bytes(dir + "/wraps", wraps);
+  write_bytes(dir + "/wraps.gz", gzip_member(wraps));
+  for (std::string name : {"wraps", "wraps.gz"}) {
+    CHECK_THROWS_WITH(data::read_idx(dir + "/" + name, data::kIdxImagesMagic),
+                      Catch::Contains(dir + "/" + name) && Catch::Contains("[2147483648, 2147483648, 4]") &&
+                          Catch::Contains("declares more than 18446744073709551615 bytes") &&
+                          Catch::Contains("more than a tensor can hold"));
+  }
+  // Fits uint64 but not int64.
+  write_bytes(dir + "/big", idx_header(data::kIdxImagesMagic, {0xffffffffu, 0xffffffffu, 1}));
+  CHECK_THROWS_WITH(data::read_idx(dir + "/big", data::kIdxImagesMagic),
+                    Catch::Contains("declares 18446744065119617025 bytes"));
+  // Fits: a plain truncation, with exact counts.
+  write_bytes(dir + "/u32max", concat(idx_header(data::kIdxLabelsMagic, {0xffffffffu}), std::vector<uint8_t>(10)));
+  CHECK_THROWS_WITH(data::read_idx(dir + "/u32max", data::kIdxLabelsMagic),
+                    Catch::Contains("truncated IDX data: header [4294967295] needs 4294967295 bytes, the file has 10"));
+  write_bytes(dir + "/u32max.gz",
+              gzip_member(concat(idx_header(data::kIdxLabelsMagic, {0xffffffffu}), std::vector<uint8_t>(10))));
+  CHECK_THROWS_WITH(data::read_idx(dir + "/u32max.gz", data::kIdxLabelsMagic),
+                    Catch::Contains("needs 4294967295 bytes, the decompressed data has 10"));
 }
