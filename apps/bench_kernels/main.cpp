@@ -9,6 +9,7 @@
 #include <optional>
 
 #include <ember/core/atomic_file.h>
+#include <ember/core/threads.h>
 #include <ember/kernels/cpu/parallel.h>
 
 #include "bench_case.h"
@@ -26,7 +27,7 @@ namespace {
 // float32 operand, beyond any machine, and small enough that no case's shape or byte count overflows.
 constexpr int kMaxSizeLog2 = 40;
 constexpr int kMaxGemmSizeLog2 = 20;
-constexpr int kMaxThreads = 1024;
+constexpr int kMaxThreads = ember::kMaxThreads;
 
 using ember::cli::Digits;
 using ember::cli::parse_digits;
@@ -146,10 +147,11 @@ int main(int argc, char** argv) {
     if (threads > 0) {
       try {
         ember::kernels::cpu::set_num_threads(threads);
-      } catch (const std::system_error& e) {
-        throw ember::Error("--threads " + std::to_string(threads) + ": cannot start that many threads (" + e.what() +
-                           ")");
+      } catch (const std::exception& e) {
+        throw ember::Error("--threads " + std::to_string(threads) + ": " + e.what());
       }
+    } else {
+      ember::get_num_threads();  // makes the pool now: a bad $EMBER_NUM_THREADS is reported before any work
     }
     bench::CaseOptions case_options;
     case_options.cuda = cuda;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <ember/core/atomic_file.h>
 #include <ember/core/error.h>
+#include <ember/core/threads.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -82,7 +83,8 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                "Use --batch-size per rank (global batch = batch-size x world size) instead of splitting it");
   app.add_option("--dist-timeout", o.dist_timeout, "Seconds to wait for other ranks before failing")
       ->check(positive_number())->capture_default_str();
-  app.add_option("--threads", o.threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 4096));
+  app.add_option("--threads", o.threads, "CPU threads, 0..1024 (0: all cores, or $EMBER_NUM_THREADS)")
+      ->check(CLI::Range(0, ember::kMaxThreads));
   app.add_flag("--normalize", o.normalize, "Normalise inputs with mean 0.1307, std 0.3081 (the seed uses x/255 only)");
   app.add_flag("--quiet", o.quiet, "Only print the per-epoch summary");
   app.add_option("--profile", o.profile_steps,

@@ -177,7 +177,15 @@ void stop_cleanly_on_signals() {
 }  // namespace
 
 int run_training(const Options& o, const char* argv0) {
-  if (o.threads > 0) set_num_threads(o.threads);
+  if (o.threads > 0) {
+    try {
+      set_num_threads(o.threads);
+    } catch (const Error& e) {
+      EMBER_FAIL("--threads ", o.threads, ": ", e.what());
+    }
+  } else {
+    get_num_threads();  // makes the pool now: a bad $EMBER_NUM_THREADS is reported before any work
+  }
   dist::DistEnv env = dist::DistEnv::from_environment();
   bool distributed = env.world_size > 1 || o.ddp;
   Device device = pick_device(o, env);

@@ -1,11 +1,17 @@
 #include <ember/core/threads.h>
 #include <ember/kernels/cpu/parallel.h>
 
+#include <ember/core/error.h>
 #include <ember/kernels/cpu/blas_setup.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
+#include <exception>
+#include <functional>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -28,7 +34,16 @@ class ThreadPool {
     stopping_ = false;
     // New workers start from the current generation: otherwise, after a resize of a pool that has
     // already run jobs, they would take the last (finished) job for a new one.
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, start = generation_] { work(i, start); });
+    try {
+      workers_.reserve(static_cast<size_t>(threads - 1));
+      for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i, start = generation_] { work(i, start); });
+    } catch (const std::exception& e) {
+      // Join the workers that did start (a joinable std::thread destroyed calls std::terminate); the
+      // pool is left with the caller's thread alone, which parallel_for runs inline.
+      size_t started = workers_.size();
+      stop();
+      EMBER_FAIL("cannot start ", threads, " CPU threads (thread ", started + 2, " failed: ", e.what(), ")");
+    }
   }
 
   void run(int chunks, const std::function<void(int)>& chunk_fn) {
@@ -86,18 +101,29 @@ class ThreadPool {
   bool stopping_ = false;
 };
 
+// The count a pool starts with: set_num_threads' when it comes first, else $EMBER_NUM_THREADS, else
+// every core. The variable is read strictly: a typo is an error, not silently all cores.
+std::atomic<int> first_request{0};
 int default_threads() {
-  if (const char* env = std::getenv("EMBER_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  return std::max(1u, std::thread::hardware_concurrency());
+  if (int n = first_request.load()) return n;
+  const char* env = std::getenv("EMBER_NUM_THREADS");
+  if (env == nullptr || *env == '\0') return std::max(1u, std::thread::hardware_concurrency());
+  const char* end = env;
+  while (*end >= '0' && *end <= '9') ++end;
+  EMBER_CHECK(end != env && *end == '\0', "EMBER_NUM_THREADS='", env, "': not a whole number of threads, 1..",
+              kMaxThreads);
+  // Parsed as a digit string (no overflow: anything past 5 digits is over the cap anyway).
+  int64_t n = end - env > 5 ? kMaxThreads + 1 : std::stoll(env);
+  EMBER_CHECK(n >= 1 && n <= kMaxThreads, "EMBER_NUM_THREADS=", env, ": the number of CPU threads must be 1..",
+              kMaxThreads);
+  return static_cast<int>(n);
 }
 
 ThreadPool& pool() {
   // One pool owns the cores: OpenBLAS runs single-threaded inside our parallel regions (its own
   // threads would oversubscribe the cores and spin in sched_yield between calls). Every GEMM starts
-  // in parallel_for, so BLAS is prepared before its first call.
+  // in parallel_for, so BLAS is prepared before its first call. A constructor that throws (a bad
+  // $EMBER_NUM_THREADS, no threads to be had) leaves the pool unmade, and the next call tries again.
   static ThreadPool instance((prepare_blas(), default_threads()));
   return instance;
 }
@@ -107,7 +133,13 @@ thread_local bool inside_parallel_region = false;
 }  // namespace
 
 int num_threads() { return pool().size(); }
-void set_num_threads(int n) { pool().resize(std::max(1, n)); }
+void set_num_threads(int n) {
+  n = std::max(1, n);
+  EMBER_CHECK(n <= kMaxThreads, "set_num_threads(", n, "): at most ", kMaxThreads, " CPU threads");
+  first_request.store(n);  // a pool not made yet starts with n threads, not with the default's
+  ThreadPool& p = pool();
+  if (p.size() != n) p.resize(n);
+}
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;

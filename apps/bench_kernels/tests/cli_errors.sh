@@ -56,6 +56,12 @@ parse)
   expect_usage threads-negative "--threads: '-1' is not a whole number from 1 to 1024" --device cpu --threads -1 --list
   expect_usage threads-huge "--threads: .*'100000'" --device cpu --threads 100000 --list
   expect_usage check-limit-negative "--check-limit: .*'-1'" --device cpu --check-limit -1 --list
+  # $EMBER_NUM_THREADS is read strictly and capped (not an abort when the threads cannot start).
+  for value in abc -1 2x 0 1025 99999999 99999999999999999999; do
+    EMBER_NUM_THREADS=$value expect_error "env-threads-$value" 1 \
+      "^bench_kernels: error: EMBER_NUM_THREADS.*$(quote "$value").*1\.\.1024" --device cpu --filter binary_add \
+      --sizes 64
+  done
   expect_usage bad-device "--device" --device tpu --list
   expect_usage filter-nomatch-list "--filter: 'nomatch' matches no kernel on cpu" --device cpu --filter nomatch --list
   expect_usage filter-nomatch-run "--filter: 'nomatch' matches no kernel on cpu" --device cpu --filter nomatch

@@ -62,6 +62,27 @@ expect_error negative-seed "seed: '-1' is not a whole number" --seed -1
 expect_error huge-seed "seed: '18446744073709551616'" --seed 18446744073709551616
 expect_error nan-gamma "gamma: 'nan' is not a number in \[0, 1\]" --gamma nan
 expect_error nan-momentum "momentum: 'nan'" --momentum nan
+# $EMBER_NUM_THREADS is read strictly (a typo is an error, not all cores) and capped: 99999999 once
+# aborted with "terminate called without an active exception".
+for value in abc -1 2x 0 1025 99999999; do
+  EMBER_NUM_THREADS=$value expect_error "env-threads-$value" "EMBER_NUM_THREADS.*1\.\.1024" --device cpu \
+    --limit-train 200 --epochs 1
+done
+# Threads that cannot start (their stacks do not fit in the address space left): one line, exit 1,
+# once an abort. Not under a sanitizer, whose shadow memory needs far more address space.
+if ldd "$bin" 2>/dev/null | grep -qE 'lib(a|t|ub)san'; then
+  echo "skip threads-cannot-start: sanitizer build"
+else
+  (ulimit -v 1500000; ulimit -s 65536; EMBER_NUM_THREADS=1024 exec "$bin" --device cpu --limit-train 200 --epochs 1) \
+    >"$tmp/out" 2>"$tmp/err"
+  code=$?
+  if [ "$code" -ne 1 ] || [ "$(grep -c . "$tmp/err")" -ne 1 ] ||
+     ! grep -q "cannot start 1024 CPU threads (thread [0-9]* failed" "$tmp/err"; then
+    echo "FAIL threads-cannot-start: exit $code"; cat "$tmp/err"; failures=$((failures + 1))
+  else
+    echo "ok   threads-cannot-start: $(cat "$tmp/err")"
+  fi
+fi
 # Distributed launches that cannot work: WORLD_SIZE without RANK; ranks started with other settings
 # (rank 1 fails before any collective, naming the flag; rank 0 then fails on the closed connection).
 WORLD_SIZE=2 expect_error world-size-without-rank "WORLD_SIZE=2 is set but RANK is not" --limit-train 200 --epochs 1
