@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
   if (auto exit_code = train_mnist::parse_options(argc, argv, options)) return *exit_code;
   try {
     return train_mnist::run_training(options, argv[0]);
+  } catch (const train_mnist::FlagError& e) {
+    std::fprintf(stderr, "train_mnist: %s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_mnist: error: %s\n", e.what());
     return 1;

@@ -42,7 +42,9 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
       ->check(CLI::Range(1, 1 << 30))->capture_default_str();
   app.add_option("--save-model", o.save_model, "Write a safetensors checkpoint here after each epoch (atomically)")
       ->check(CLI::Validator([](std::string& path) { return ember::unwritable_reason(path); }, "PATH"));
-  app.add_option("--resume", o.resume, "Resume from a checkpoint written by --save-model");
+  app.add_option("--resume", o.resume,
+                 "Resume from a checkpoint written by --save-model; the run continues its optimizer and "
+                 "schedule (an --optimizer, --lr, --momentum or --gamma given that differs is refused)");
   app.add_option("--limit-train", o.limit_train, "Train on the first N images only (0: all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
   app.add_option("--dataset", o.dataset, "mnist, or fashion (Fashion-MNIST: apt-get install dataset-fashion-mnist)")
@@ -91,7 +93,11 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
                  "Time every kernel of N eager training steps (after 3 warm-up steps; the CUDA graph, if any, is "
                  "captured after them) and print the time per step of each kernel at the end")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
-  return ember::cli::parse(app, argc, argv, "train_mnist");
+  if (auto exit_code = ember::cli::parse(app, argc, argv, "train_mnist")) return exit_code;
+  for (const char* flag : {"--lr", "--momentum", "--optimizer", "--gamma"}) {
+    if (app.count(flag) > 0) o.given.insert(flag);
+  }
+  return std::nullopt;
 }
 
 namespace {

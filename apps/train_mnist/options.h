@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <set>
+#include <stdexcept>
 #include <string>
 
 namespace train_mnist {
@@ -38,6 +40,16 @@ struct Options {
   bool normalize = false;
   bool quiet = false;
   int64_t profile_steps = 0;  // --profile: time every kernel of this many eager steps
+  // The optimizer flags given on the command line (--lr, --momentum, --optimizer, --gamma), not left
+  // at their defaults: a --resume run continues the checkpoint's settings and refuses a given flag
+  // that differs from them.
+  std::set<std::string> given;
+};
+
+// A setting that contradicts another (or a checkpoint) found after parsing: main prints it as one
+// line, as CLI11's errors, and exits 2.
+struct FlagError : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // Parses argv; prints help/errors and returns the exit code to use when the program should stop.

@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -114,6 +117,75 @@ uint64_t metadata_number(const nn::CheckpointInfo& info, const std::string& key,
   return value;
 }
 
+// A checkpoint's metadata, read without its tensors (load_safetensors calls the check before it
+// reads any tensor data; the check throws this to stop there).
+struct MetadataRead {
+  std::map<std::string, std::string> metadata;
+};
+std::map<std::string, std::string> checkpoint_metadata(const std::string& path) {
+  try {
+    data::load_safetensors(path, [](const std::map<std::string, std::string>& m) { throw MetadataRead{m}; });
+  } catch (MetadataRead& read) {
+    return std::move(read.metadata);
+  }
+  return {};
+}
+
+// PyTorch-style resume: the run continues the checkpoint's optimizer (its kind, hyperparameters and
+// the schedule from its initial lr; the StepLR gamma that train_mnist keeps beside them). An
+// optimizer flag given on the command line that says otherwise is refused rather than half applied.
+// Returns the options with the checkpoint's values, for the optimizer, the banner and the metrics.
+// Values the checkpoint lacks or holds malformed stay the flags' (load_checkpoint reports the latter).
+Options resumed_options(const Options& o) {
+  Options run = o;
+  const std::map<std::string, std::string> meta = checkpoint_metadata(o.resume);
+  auto number = [&](const std::string& key) -> std::optional<double> {
+    auto it = meta.find(key);
+    return it == meta.end() ? std::nullopt : ember::cli::parse_finite(it->second);
+  };
+  auto refuse = [&](const std::string& flag, const std::string& given, const std::string& saved) {
+    throw FlagError(flag + " " + given + " differs from the checkpoint's " + saved + " (" + o.resume +
+                    "): a resumed run continues the checkpoint's optimizer settings; drop " + flag +
+                    " or start a new run");
+  };
+  auto text = [](double v) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.17g", v);
+    std::string shortest = buffer;
+    std::snprintf(buffer, sizeof buffer, "%g", v);
+    return std::stod(buffer) == v ? std::string(buffer) : shortest;
+  };
+  auto type = meta.find("optim.type");
+  if (type != meta.end()) {
+    std::string kind = type->second;
+    std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (kind == "sgd" || kind == "adam" || kind == "adamw" || kind == "adadelta") {
+      if (o.given.count("--optimizer") && o.optimizer != kind) refuse("--optimizer", o.optimizer, kind);
+      run.optimizer = kind;
+    }
+  }
+  // --lr is the run's first lr, the checkpoint's initial_lr (one saved before Ember kept it has none:
+  // the flag's lr stays the base, as load_state_dict falls back to the lr the optimizer was made with).
+  std::optional<double> initial_lr = number("optim.initial_lr");
+  if (initial_lr) {
+    if (o.given.count("--lr") && o.lr != *initial_lr) refuse("--lr", text(o.lr), text(*initial_lr));
+    run.lr = *initial_lr;
+  }
+  if (run.optimizer == "sgd") {
+    if (std::optional<double> momentum = number("optim.momentum")) {
+      if (o.given.count("--momentum") && o.momentum != *momentum) {
+        refuse("--momentum", text(o.momentum), text(*momentum));
+      }
+      run.momentum = *momentum;
+    }
+  }
+  if (std::optional<double> gamma = number("train_mnist.gamma")) {
+    if (o.given.count("--gamma") && o.gamma != *gamma) refuse("--gamma", text(o.gamma), text(*gamma));
+    run.gamma = *gamma;
+  }
+  return run;
+}
+
 // The settings every rank must share: one that differs would run other collectives (another
 // number of steps or evaluations: Gloo aborts the process on mismatched message sizes) or train
 // another model. Each rank compares its own with rank 0's through the store, before any collective.
@@ -176,7 +248,9 @@ void stop_cleanly_on_signals() {
 
 }  // namespace
 
-int run_training(const Options& o, const char* argv0) {
+int run_training(const Options& flags, const char* argv0) {
+  // With --resume, the checkpoint's optimizer settings; checked before any other work.
+  const Options o = flags.resume.empty() ? flags : resumed_options(flags);
   if (o.threads > 0) {
     try {
       set_num_threads(o.threads);
@@ -228,7 +302,6 @@ int run_training(const Options& o, const char* argv0) {
   auto model = std::make_shared<nn::MnistNet>(&init_generator);
   model->to(device);
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(o, model->parameters(), use_graph);
-  optim::StepLR scheduler(*optimizer, 1, o.gamma);
   Generator shuffle_generator(o.seed + 1);
 
   int start_epoch = 0;
@@ -240,6 +313,11 @@ int run_training(const Options& o, const char* argv0) {
                                    metadata_number(info, "train_mnist.default_rng_offset", o.resume)});
     EMBER_CHECK(start_epoch < o.epochs, "--resume: ", o.resume, " already holds epoch ", start_epoch, " of --epochs ",
                 o.epochs);
+  }
+  // Made after loading, so that it starts from the checkpoint's initial lr (a StepLR made first would
+  // set initial_lr from the flags' lr and keep it as its base).
+  optim::StepLR scheduler(*optimizer, 1, o.gamma);
+  if (!o.resume.empty()) {
     scheduler.set_epoch(start_epoch);
     if (chatty) std::printf("resumed from %s after epoch %d\n", o.resume.c_str(), start_epoch);
   }
@@ -294,6 +372,8 @@ int run_training(const Options& o, const char* argv0) {
   std::vector<profiler::KernelStats> profile;
 
   MetricsLog log(o, device.str(), world);
+  char gamma_text[32];  // the schedule's gamma, kept in checkpoints beside the optimizer's lr and initial lr
+  std::snprintf(gamma_text, sizeof gamma_text, "%.17g", o.gamma);
   // Until here (the rendezvous, loading) a signal stops the process at once: nothing to save.
   stop_cleanly_on_signals();
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
@@ -352,7 +432,8 @@ int run_training(const Options& o, const char* argv0) {
         Generator::State dropout_rng = default_generator().state();
         nn::save_checkpoint(o.save_model, *model, optimizer.get(), epoch, shuffle_generator.state(),
                             {{"train_mnist.default_rng_seed", std::to_string(dropout_rng.seed)},
-                             {"train_mnist.default_rng_offset", std::to_string(dropout_rng.offset)}});
+                             {"train_mnist.default_rng_offset", std::to_string(dropout_rng.offset)},
+                             {"train_mnist.gamma", gamma_text}});
       }
     }
   }
