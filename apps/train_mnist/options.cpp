@@ -5,6 +5,7 @@
 #include <ember/core/error.h>
 #include <ember/core/threads.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
@@ -18,6 +19,18 @@ namespace train_mnist {
 namespace {
 using ember::cli::number_in;
 using ember::cli::positive_number;
+
+// Whether two paths name one file: the same file where both exist (links included), else the same
+// path once made absolute and normalised (the existing part of it resolved).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) {
+    bool same = fs::equivalent(a, b, ec);
+    if (!ec) return same;
+  }
+  fs::path pa = fs::weakly_canonical(fs::absolute(a, ec), ec), pb = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  return pa.lexically_normal() == pb.lexically_normal();
+}
 }  // namespace
 
 std::optional<int> parse_options(int argc, char** argv, Options& o) {
@@ -44,7 +57,8 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
       ->check(CLI::Validator([](std::string& path) { return ember::unwritable_reason(path); }, "PATH"));
   app.add_option("--resume", o.resume,
                  "Resume from a checkpoint written by --save-model; the run continues its optimizer and "
-                 "schedule (an --optimizer, --lr, --momentum or --gamma given that differs is refused)");
+                 "schedule (an --optimizer, --lr, --momentum or --gamma given that differs is refused)")
+      ->check(ember::cli::non_empty("the checkpoint path"));
   app.add_option("--limit-train", o.limit_train, "Train on the first N images only (0: all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
   app.add_option("--dataset", o.dataset, "mnist, or fashion (Fashion-MNIST: apt-get install dataset-fashion-mnist)")
@@ -96,6 +110,17 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   if (auto exit_code = ember::cli::parse(app, argc, argv, "train_mnist")) return exit_code;
   for (const char* flag : {"--lr", "--momentum", "--optimizer", "--gamma"}) {
     if (app.count(flag) > 0) o.given.insert(flag);
+  }
+  // The metrics JSON written over a checkpoint (the one saved or the one resumed from) would destroy
+  // it; --save-model may equal --resume (a run that continues in place).
+  const std::pair<const char*, const std::string*> checkpoints[] = {{"--save-model", &o.save_model},
+                                                                    {"--resume", &o.resume}};
+  for (const auto& [flag, path] : checkpoints) {
+    if (!path->empty() && !o.metrics_json.empty() && same_file(*path, o.metrics_json)) {
+      std::fprintf(stderr, "train_mnist: %s and --metrics-json name the same file '%s' (see --help)\n", flag,
+                   o.metrics_json.c_str());
+      return 2;
+    }
   }
   return std::nullopt;
 }

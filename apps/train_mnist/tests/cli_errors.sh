@@ -62,6 +62,8 @@ expect_error negative-seed "seed: '-1' is not a whole number" --seed -1
 expect_error huge-seed "seed: '18446744073709551616'" --seed 18446744073709551616
 expect_error nan-gamma "gamma: 'nan' is not a number in \[0, 1\]" --gamma nan
 expect_error nan-momentum "momentum: 'nan'" --momentum nan
+# An empty --resume is not "no resume".
+expect_error empty-resume "resume: the checkpoint path is empty" --resume "" --limit-train 200 --epochs 1
 # $EMBER_NUM_THREADS is read strictly (a typo is an error, not all cores) and capped: 99999999 once
 # aborted with "terminate called without an active exception".
 for value in abc -1 2x 0 1025 99999999; do
@@ -126,6 +128,19 @@ text = json.dumps(header).encode()
 text += b' ' * (-len(text) % 8)
 open(sys.argv[2], 'wb').write(struct.pack('<Q', len(text)) + text + data[8 + n:])
 PY
+# Two outputs in one file (the metrics JSON would overwrite the checkpoint), also through a link;
+# --save-model equal to --resume continues in place.
+expect_error save-is-metrics "save-model and --metrics-json name the same file" --save-model "$tmp/same.out" \
+  --metrics-json "$tmp/./same.out" --limit-train 200 --epochs 1
+ln -s good.safetensors "$tmp/good.link"
+expect_error resume-is-metrics "resume and --metrics-json name the same file" --resume "$tmp/good.safetensors" \
+  --metrics-json "$tmp/good.link" --limit-train 200 --epochs 2
+if ! "$bin" --device cpu --limit-train 200 --epochs 2 --quiet --resume "$tmp/good.safetensors" \
+     --save-model "$tmp/good.link" >/dev/null 2>"$tmp/err"; then
+  echo "FAIL resume-in-place"; cat "$tmp/err"; failures=$((failures + 1))
+else
+  echo "ok   resume-in-place"
+fi
 expect_error bad-rng-metadata "metadata 'train_mnist.default_rng_seed' must be a whole number.*'1e99'" \
   --resume "$tmp/rng.safetensors" --device cpu --limit-train 200 --epochs 2
 
