@@ -97,8 +97,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
   app.add_flag("--data-parallel", o.data_parallel, "Single process driving every visible GPU (DataParallel)");
   app.add_flag("--per-rank-batch", o.per_rank_batch,
                "Use --batch-size per rank (global batch = batch-size x world size) instead of splitting it");
-  app.add_option("--dist-timeout", o.dist_timeout, "Seconds to wait for other ranks before failing")
-      ->check(positive_number())->capture_default_str();
+  // Bounded: seconds * 1000 becomes an int64 count of milliseconds, and less than 1 ms would be 0.
+  app.add_option("--dist-timeout", o.dist_timeout,
+                 "Seconds to wait for other ranks before failing, 0.001..604800 (7 days)")
+      ->check(number_in(0.001, 604800))->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads, 0..1024 (0: all cores, or $EMBER_NUM_THREADS)")
       ->check(CLI::Range(0, ember::kMaxThreads));
   app.add_flag("--normalize", o.normalize, "Normalise inputs with mean 0.1307, std 0.3081 (the seed uses x/255 only)");

@@ -280,7 +280,8 @@ int run_training(const Options& flags, const char* argv0) {
   std::shared_ptr<dist::ProcessGroup> pg;
   if (distributed) {
     std::string backend = o.backend.empty() ? (device.is_cuda() ? "nccl" : "gloo") : o.backend;
-    pg = dist::init_process_group(backend, env, std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout * 1000)));
+    // --dist-timeout is bounded (options.cpp), so the count fits and is at least 1 ms.
+    pg = dist::init_process_group(backend, env, std::chrono::milliseconds(std::llround(o.dist_timeout * 1000)));
   }
   int rank = pg ? pg->rank() : 0, world = pg ? pg->size() : 1;
   bool lead = rank == 0;

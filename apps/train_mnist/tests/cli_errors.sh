@@ -62,6 +62,10 @@ expect_error negative-seed "seed: '-1' is not a whole number" --seed -1
 expect_error huge-seed "seed: '18446744073709551616'" --seed 18446744073709551616
 expect_error nan-gamma "gamma: 'nan' is not a number in \[0, 1\]" --gamma nan
 expect_error nan-momentum "momentum: 'nan'" --momentum nan
+# --dist-timeout becomes an int64 count of milliseconds: bounded to [1 ms, 7 days].
+expect_error huge-dist-timeout "dist-timeout: '1e300' is not a number in \[0.001, 604800\]" --dist-timeout 1e300
+expect_error tiny-dist-timeout "dist-timeout: '1e-9' is not a number in \[0.001, 604800\]" --dist-timeout 1e-9
+expect_error zero-dist-timeout "dist-timeout: '0'" --dist-timeout 0
 # An empty --resume is not "no resume".
 expect_error empty-resume "resume: the checkpoint path is empty" --resume "" --limit-train 200 --epochs 1
 # $EMBER_NUM_THREADS is read strictly (a typo is an error, not all cores) and capped: 99999999 once
