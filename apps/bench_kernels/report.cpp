@@ -106,7 +106,10 @@ void write_json(const std::string& path, const RunInfo& info, const std::vector<
     rows.push_back(std::move(row));
   }
   doc["results"] = std::move(rows);
-  ember::write_file_atomically(path, doc.dump(2) + "\n", "--json");
+  // The command line is argv, bytes that need not be UTF-8 (a file name): dump() would throw on them
+  // and lose every result, so invalid bytes become U+FFFD.
+  const std::string text = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  ember::write_file_atomically(path, text + "\n", "--json");
 }
 
 }  // namespace bench

@@ -96,7 +96,10 @@ void MetricsLog::write_json() const {
     doc["bench"] = {{"median_epoch_seconds", median_epoch_seconds()}, {"epoch_seconds", epoch_seconds},
                     {"device", device_}};
   }
-  ember::write_file_atomically(o.metrics_json, doc.dump(2) + "\n", "--metrics-json");
+  // Invalid UTF-8 (in a string from the system, say the BLAS description) becomes U+FFFD: a dump
+  // that threw would lose the metrics.
+  ember::write_file_atomically(o.metrics_json, doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                               "--metrics-json");
 }
 
 }  // namespace train_mnist

@@ -4,7 +4,7 @@
 # Usage: cli_errors.sh BENCH_KERNELS_BINARY parse|json|json-write|memory
 #   parse       flag and size errors (--list runs only: fast)
 #   json        the --json output checked before measuring; a write error (disk full) reported
-#   json-write  the --json file written atomically
+#   json-write  the --json file written atomically, also with a name that is not UTF-8
 #   memory      sizes too large for any machine refused before allocating, 2^N like its literal
 # (one run that measures the ceilings, about 2 s on the CPU, per section at most)
 set -u
@@ -116,6 +116,16 @@ json-write)
     fail "json-written: exit $code"; cat "$tmp/err"; ls -A "$tmp"
   else
     echo "ok   json-written"
+  fi
+  # argv is in the JSON's command line: bytes that are not UTF-8 (a file name) become U+FFFD instead
+  # of an exception that loses every result.
+  odd="$tmp/$(printf 'odd_\xff').json"
+  run --device cpu --filter binary_add --sizes 64 --repeats 1 --warmup 0 --json "$odd"
+  if [ "$code" -ne 0 ] || ! python3 -c 'import json, sys; d = json.load(open(sys.argv[1], encoding="utf-8"))
+assert "\ufffd" in d["command"] and d["results"][0]["kernel"] == "binary_add", d' "$odd"; then
+    fail "json-not-utf8: exit $code"; cat "$tmp/err"; ls -A "$tmp"
+  else
+    echo "ok   json-not-utf8"
   fi
   ;;
 memory)
