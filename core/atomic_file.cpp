@@ -81,10 +81,20 @@ void write_file_atomically(const std::string& path, const std::function<void(con
   EMBER_CHECK(reason.empty(), what, ": ", reason);
   const fs::path target = link_target(path);
   const std::string tmp = temporary_beside(target);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // The new file gets the mode of the one it replaces (a 0600 checkpoint stays private), else what
+  // open() would give a new file (0666 less the umask). The temporary starts at 0600 either way, so
+  // it is never wider than the final mode; a stale one (a crashed run of this pid) is replaced.
+  struct stat existing {};
+  const bool replaces = ::stat(target.c_str(), &existing) == 0 && S_ISREG(existing.st_mode);
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, replaces ? 0600 : 0666);
   EMBER_CHECK(fd >= 0, what, ": cannot create ", tmp, ": ", std::strerror(errno));
   bool open = true;
   try {
+    if (replaces) {
+      EMBER_CHECK(::fchmod(fd, existing.st_mode & 0777) == 0, what, ": cannot set the mode of ", tmp, ": ",
+                  std::strerror(errno));
+    }
     fill([&](const void* data, size_t size) { write_all(fd, data, size, tmp, what); });
     EMBER_CHECK(::fsync(fd) == 0, what, ": fsync of ", tmp, " failed: ", std::strerror(errno));
     open = false;

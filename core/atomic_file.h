@@ -15,6 +15,8 @@ using ByteSink = std::function<void(const void* data, size_t size)>;
 // stays a link: the file it names is replaced). Every failure (cannot create, short write, disk
 // full, rename) throws an Error naming `what` and the path, and leaves `path` as it was and no
 // temporary file behind. An existing device or FIFO (/dev/stdout) is written in place, checked.
+// A replaced file's permission bits carry over (a 0600 file stays 0600); a new file gets 0666 less
+// the umask, as open() gives.
 void write_file_atomically(const std::string& path, const std::function<void(const ByteSink&)>& fill,
                            const std::string& what);
 void write_file_atomically(const std::string& path, const std::string& contents, const std::string& what);

@@ -2,6 +2,7 @@
 // failed write leaves the old file and no temporary file, folders and devices refused up front.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -80,4 +81,34 @@ TEST_CASE("unwritable_reason names what stops a write before any work", "[core]"
     fs::permissions(folder, fs::perms::owner_all);
   }
   fs::remove_all(folder);
+}
+
+TEST_CASE("write_file_atomically keeps the mode of the file it replaces", "[core]") {
+  const fs::path folder = fresh_folder("ember-atomic-mode");
+  const std::string path = (folder / "ckpt.safetensors").string();
+  auto mode_of = [](const std::string& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 0777;
+  };
+  // A new file: 0666 less the umask, as open() makes it.
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  ember::write_file_atomically(path, std::string("new\n"), "test");
+  CHECK(mode_of(path) == (0666 & ~mask));
+  // A private file stays private, and a wider one keeps its bits, whatever the umask.
+  for (mode_t mode : {mode_t{0600}, mode_t{0640}, mode_t{0664}}) {
+    INFO(mode);
+    REQUIRE(::chmod(path.c_str(), mode) == 0);
+    ember::write_file_atomically(path, std::string("replaced\n"), "test");
+    CHECK(mode_of(path) == mode);
+    CHECK(read_file(path) == "replaced\n");
+  }
+  // Through a symbolic link: the mode of the file it names.
+  REQUIRE(::chmod(path.c_str(), 0600) == 0);
+  const fs::path link = folder / "latest";
+  fs::create_symlink("ckpt.safetensors", link);
+  ember::write_file_atomically(link.string(), std::string("via link\n"), "test");
+  CHECK(mode_of(path) == 0600);
+  CHECK(fs::is_symlink(link));
 }
