@@ -66,7 +66,7 @@ void add_cross_entropy(const CaseOptions& options, std::vector<BenchCase>& cases
     c.name = "cross_entropy_fwd" + suffix;
     c.family = "cross_entropy";
     c.shape = shape_label(shape);
-    c.size = n;
+    c.size = rows * classes;  // the elements measured: n rounded down to whole rows, at least one
     c.bytes = f32_bytes(rows * classes) + i64_bytes(rows) + 2 * f32_bytes(rows);  // logits, targets -> loss, lse
     c.make = [shape, rows, classes](uint64_t seed) {
       return TensorList{random_nonzero(shape, seed, 0.1f, 4.0f), random_targets(rows, classes, seed),
@@ -85,7 +85,7 @@ void add_cross_entropy(const CaseOptions& options, std::vector<BenchCase>& cases
     c.name = "cross_entropy_bwd" + suffix;
     c.family = "cross_entropy";
     c.shape = shape_label(shape);
-    c.size = n;
+    c.size = rows * classes;  // the elements measured: n rounded down to whole rows, at least one
     // read logits, targets, lse and the (per-row) upstream gradient; write grad_logits
     c.bytes = 2 * f32_bytes(rows * classes) + i64_bytes(rows) + 2 * f32_bytes(rows);
     c.make = [shape, rows, classes](uint64_t seed) {

@@ -1,5 +1,8 @@
 // The family registry: cases_<family>.cpp files add themselves, so a family is one file.
+#include <algorithm>
 #include <map>
+#include <set>
+#include <utility>
 
 #include "bench_case.h"
 
@@ -31,6 +34,12 @@ std::vector<BenchCase> build_cases(const CaseOptions& options) {
     remaining.erase(it);
   }
   for (auto& [family, builder] : remaining) builder(options, cases);
+  // Sizes that map to one shape (small --sizes round up to a whole row, plane or parameter list, and
+  // --sizes may repeat) would time the same workload twice: keep the first of each kernel and shape.
+  std::set<std::pair<std::string, std::string>> seen;
+  cases.erase(std::remove_if(cases.begin(), cases.end(),
+                             [&](const BenchCase& c) { return !seen.insert({c.name, c.shape}).second; }),
+              cases.end());
   return cases;
 }
 

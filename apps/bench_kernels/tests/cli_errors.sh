@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bench_kernels' error paths: a bad flag gives one clear line on stderr and exit 2 (before any
 # measuring), never a crash, a hang, an OOM kill or a silent success.
-# Usage: cli_errors.sh BENCH_KERNELS_BINARY parse|json|json-write|memory
+# Usage: cli_errors.sh BENCH_KERNELS_BINARY parse|json|json-write|memory|sizes
 #   parse       flag and size errors (--list runs only: fast)
 #   json        the --json output checked before measuring; a write error (disk full) reported
 #   json-write  the --json file written atomically, also with a name that is not UTF-8
+#   sizes       the size column is the size measured; one shape is measured once
 #   memory      sizes too large for any machine refused before allocating, 2^N like its literal
 # (one run that measures the ceilings, about 2 s on the CPU, per section at most)
 set -u
@@ -128,12 +129,32 @@ assert "\ufffd" in d["command"] and d["results"][0]["kernel"] == "binary_add", d
     echo "ok   json-not-utf8"
   fi
   ;;
+sizes)
+  # The size column is what was measured, and sizes that give one shape are measured once:
+  # --sizes 3 is one row of 10 classes, 16 parameters of 1 element, one 32x32 plane.
+  run --device cpu --filter cross_entropy_fwd_c10 sgd_update max_pool2d_relu_fwd --sizes 3 7 --repeats 1 --warmup 0 \
+    --json "$tmp/sizes.json"
+  if [ "$code" -ne 0 ] || ! python3 - "$tmp/sizes.json" <<'PY'
+import json, sys
+rows = [(r["kernel"], r["shape"], r["size"]) for r in json.load(open(sys.argv[1]))["results"]]
+assert len(rows) == len(set((k, s) for k, s, _ in rows)), rows
+assert ("cross_entropy_fwd_c10", "[1, 10]", 10) in rows, rows
+assert ("sgd_update", "16 params", 16) in rows, rows
+assert ("max_pool2d_relu_fwd", "[1, 1, 32, 32]", 1024) in rows, rows
+assert len([r for r in rows if r[0] == "cross_entropy_fwd_c10"]) == 1, rows
+PY
+  then
+    fail "sizes-measured-once: exit $code"; cat "$tmp/out" "$tmp/err"
+  else
+    echo "ok   sizes-measured-once"
+  fi
+  ;;
 memory)
-  # 2^39 floats (2 TiB per operand) fit no machine: refused before allocating, the same for 2^39
-  # and its literal; the case is an ERROR row and the exit is 1, not an OOM kill.
+  # 2^39 floats (2 TiB per operand) fit no machine: refused before allocating; the case is an
+  # ERROR row and the exit is 1, not an OOM kill. 2^39 and its literal are one shape: one row.
   run --device cpu --filter binary_add --sizes 2^39 549755813888 --repeats 1 --warmup 0
-  if [ "$code" -ne 1 ] || [ "$(grep -c "binary_add \[549755813888\]: ERROR: out of memory: needs about" "$tmp/out")" -ne 2 ] ||
-     [ "$(grep -c "binary_add .*2^39 .*ERROR" "$tmp/out")" -ne 2 ]; then
+  if [ "$code" -ne 1 ] || [ "$(grep -c "binary_add \[549755813888\]: ERROR: out of memory: needs about" "$tmp/out")" -ne 1 ] ||
+     [ "$(grep -c "binary_add .*2^39 .*ERROR" "$tmp/out")" -ne 1 ]; then
     fail "too-large: exit $code"; cat "$tmp/out" "$tmp/err"
   else
     echo "ok   too-large: $(grep -m1 'out of memory' "$tmp/out")"
