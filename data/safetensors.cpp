@@ -394,7 +394,9 @@ class HeaderReader : public nlohmann::json_sax<json> {
   bool seen_metadata_ = false;
 };
 
-SafetensorsFile load_safetensors_impl(const std::string& path, const MetadataCheck& check_metadata) {
+// The file validated whole; its tensors are read only when read_tensors.
+SafetensorsFile load_safetensors_impl(const std::string& path, const MetadataCheck& check_metadata,
+                                      bool read_tensors) {
   // Refuse what is not a regular file before opening it (opening a FIFO would block, and a
   // character device such as /dev/zero never ends).
   struct stat st;
@@ -452,6 +454,7 @@ SafetensorsFile load_safetensors_impl(const std::string& path, const MetadataChe
   }
   EMBER_CHECK(covered == data_size, path, ": ", data_size - covered, " trailing bytes after the last tensor");
   if (check_metadata) check_metadata(out.metadata);
+  if (!read_tensors) return out;
 
   // Only now read the tensors, each straight into its storage: the data section, once.
   for (const Entry& e : entries) {
@@ -471,7 +474,15 @@ SafetensorsFile load_safetensors_impl(const std::string& path, const MetadataChe
 
 SafetensorsFile load_safetensors(const std::string& path, const MetadataCheck& check_metadata) {
   try {
-    return load_safetensors_impl(path, check_metadata);
+    return load_safetensors_impl(path, check_metadata, /*read_tensors=*/true);
+  } catch (const std::bad_alloc&) {
+    EMBER_FAIL(path, ": out of memory while reading it");
+  }
+}
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  try {
+    return load_safetensors_impl(path, nullptr, /*read_tensors=*/false).metadata;
   } catch (const std::bad_alloc&) {
     EMBER_FAIL(path, ": out of memory while reading it");
   }

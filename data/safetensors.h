@@ -34,5 +34,7 @@ using MetadataCheck = std::function<void(const std::map<std::string, std::string
 //    tiling the data section exactly;
 // all before any tensor is allocated: reading takes about the file's size plus a constant.
 SafetensorsFile load_safetensors(const std::string& path, const MetadataCheck& check_metadata = nullptr);
+// The metadata of a file validated as load_safetensors validates it, without reading tensor data.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 
 }  // namespace ember::data

@@ -117,20 +117,6 @@ uint64_t metadata_number(const nn::CheckpointInfo& info, const std::string& key,
   return value;
 }
 
-// A checkpoint's metadata, read without its tensors (load_safetensors calls the check before it
-// reads any tensor data; the check throws this to stop there).
-struct MetadataRead {
-  std::map<std::string, std::string> metadata;
-};
-std::map<std::string, std::string> checkpoint_metadata(const std::string& path) {
-  try {
-    data::load_safetensors(path, [](const std::map<std::string, std::string>& m) { throw MetadataRead{m}; });
-  } catch (MetadataRead& read) {
-    return std::move(read.metadata);
-  }
-  return {};
-}
-
 // PyTorch-style resume: the run continues the checkpoint's optimizer (its kind, hyperparameters and
 // the schedule from its initial lr; the StepLR gamma that train_mnist keeps beside them). An
 // optimizer flag given on the command line that says otherwise is refused rather than half applied.
@@ -138,7 +124,7 @@ std::map<std::string, std::string> checkpoint_metadata(const std::string& path) 
 // Values the checkpoint lacks or holds malformed stay the flags' (load_checkpoint reports the latter).
 Options resumed_options(const Options& o) {
   Options run = o;
-  const std::map<std::string, std::string> meta = checkpoint_metadata(o.resume);
+  const std::map<std::string, std::string> meta = data::read_safetensors_metadata(o.resume);
   auto number = [&](const std::string& key) -> std::optional<double> {
     auto it = meta.find(key);
     return it == meta.end() ? std::nullopt : ember::cli::parse_finite(it->second);
