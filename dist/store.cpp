@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -25,7 +26,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 enum Command : uint8_t { kHello = 0, kSet = 1, kGet = 2, kAdd = 3, kCheck = 4, kWait = 5 };
-enum Status : uint8_t { kOk = 0, kNotFound = 1, kRefused = 2 };
+// kRefused: a protocol violation, the server closes the connection after the reply. kFailed: a
+// well-formed request the store cannot carry out (ADD on a non-integer); the body is the reason and
+// the connection stays usable.
+enum Status : uint8_t { kOk = 0, kNotFound = 1, kRefused = 2, kFailed = 3 };
 
 constexpr char kMagic[] = "ember-store-v1";
 constexpr size_t kMaxArgs = 4096;
@@ -75,6 +79,26 @@ struct Request {
   uint8_t command = 0;
   std::vector<Bytes> args;
 };
+
+// The value an ADD starts from: a whole decimal int64 ("-12"), nothing before or after it; else
+// why not.
+std::string parse_int64(const Bytes& b, int64_t& value) {
+  const char* first = reinterpret_cast<const char*>(b.data());
+  const char* last = first + b.size();
+  auto [end, ec] = std::from_chars(first, last, value);
+  if (end != last || first == last || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+    return "not a whole integer";
+  }
+  return ec == std::errc() ? "" : "past the int64 range";
+}
+
+// A value for an error message: short printable text quoted, anything else by its size.
+std::string preview(const Bytes& b) {
+  constexpr size_t kShown = 32;
+  const bool printable =
+      b.size() <= kShown && std::all_of(b.begin(), b.end(), [](uint8_t ch) { return ch >= 32 && ch < 127; });
+  return printable ? "'" + to_string(b) + "'" : "a value of " + std::to_string(b.size()) + " bytes";
+}
 
 bool parse_request(const uint8_t* p, size_t n, Request& req) {
   if (n < 5) return false;
@@ -248,17 +272,23 @@ struct TCPStoreServer::State {
       }
       case kAdd: {
         if (req.args.size() != 2 || req.args[1].size() != 8) return refuse(c, "ADD takes a key and an int64");
-        Bytes& slot = data[to_string(req.args[0])];
-        int64_t value = 0;
-        if (!slot.empty()) {
-          try {
-            value = std::stoll(to_string(slot));
-          } catch (const std::exception&) {
-            return refuse(c, "ADD on a key that does not hold an integer");
+        const std::string key = to_string(req.args[0]);
+        const int64_t delta = get_i64(req.args[1].data());
+        auto it = data.find(key);
+        int64_t base = 0, value = 0;
+        // A bad value fails this request only (kFailed): the client's connection stays usable.
+        if (it != data.end()) {
+          const std::string bad = parse_int64(it->second, base);
+          if (!bad.empty()) {
+            const std::string why = "add on key '" + key + "': it holds " + preview(it->second) + ", " + bad;
+            return reply(c, kFailed, to_bytes(why));
           }
         }
-        value += get_i64(req.args[1].data());
-        slot = to_bytes(std::to_string(value));
+        if (__builtin_add_overflow(base, delta, &value)) {
+          return reply(c, kFailed, to_bytes("add on key '" + key + "': " + std::to_string(base) + " + " +
+                                            std::to_string(delta) + " overflows int64"));
+        }
+        data[key] = to_bytes(std::to_string(value));
         Bytes body;
         put_i64(body, value);
         reply(c, kOk, body);
@@ -503,6 +533,7 @@ Bytes TCPStore::request(uint8_t command, const std::vector<Bytes>& args, std::ch
   uint8_t status = reply[0];
   Bytes body(reply.begin() + 1, reply.end());
   if (status == kRefused) fail("refused: " + to_string(body));
+  EMBER_CHECK(status != kFailed, "TCPStore: ", to_string(body), " (store at ", host_, ":", port_, ")");
   EMBER_CHECK(status != kNotFound, "TCPStore: key not found");
   return body;
 }

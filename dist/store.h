@@ -5,8 +5,10 @@
 //
 // Wire format (little-endian): every message is a frame [u32 payload length][payload]; a request
 // payload is [u8 command][u32 argument count][u32 length, bytes]... and a reply payload is
-// [u8 status][bytes]. The first request of a connection is HELLO(magic, run id): a client of
-// another run (a stale process, a second run on a reused port) is refused. Frames above
+// [u8 status][bytes]: ok, not found, refused (a protocol violation; the server closes the connection)
+// or failed (a well-formed request the store cannot carry out, e.g. ADD on a non-integer: the bytes
+// say why and the connection stays usable). The first request of a connection is HELLO(magic, run
+// id): a client of another run (a stale process, a second run on a reused port) is refused. Frames above
 // kMaxMessageBytes, malformed or truncated requests and connections that stall mid-frame are
 // dropped by the server without disturbing the other clients.
 #pragma once
@@ -60,7 +62,9 @@ class TCPStore {
   // Waits (up to the store timeout) for the key, then returns its value.
   Bytes get(const std::string& key);
   std::string get_string(const std::string& key);
-  // Adds delta to the integer at key (0 when absent) and returns the new value.
+  // Adds delta to the integer at key (0 when absent) and returns the new value. A key that holds
+  // anything but a whole decimal int64, or a sum past the int64 range, throws ember::Error naming the
+  // key and leaves the value as it was (the client stays usable).
   int64_t add(const std::string& key, int64_t delta);
   // True when every key exists (does not wait).
   bool check(const std::vector<std::string>& keys);

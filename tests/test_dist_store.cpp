@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <thread>
 
 #include <ember/core/error.h>
@@ -68,6 +69,34 @@ TEST_CASE("dist store: set, get, add, check, wait", "[dist]") {
   b.wait({"x", "late"}, 5s);
   CHECK(std::chrono::steady_clock::now() - t0 < 4s);
   setter.join();
+}
+
+// ADD on a value that is not a whole int64, or past its range, is an error naming the key; the
+// connection stays usable and the value unchanged (it used to close the client's connection for good,
+// take "12abc" as 12 and wrap around on overflow).
+TEST_CASE("dist store: add on a non-integer or past int64 fails and keeps the client", "[dist]") {
+  TCPStoreServer server(0, "run-add");
+  TCPStore a("127.0.0.1", server.port(), "run-add", 5s);
+  a.set("text", std::string("hello"));
+  a.set("suffix", std::string("12abc"));
+  a.set("spaced", std::string(" 12"));
+  a.set("empty", std::string(""));
+  a.set("max", std::string("9223372036854775807"));
+  a.set("min", std::string("-9223372036854775808"));
+  a.set("huge", std::string("99999999999999999999"));
+  CHECK_THROWS_WITH(a.add("text", 1), Catch::Contains("key 'text'") && Catch::Contains("'hello', not a whole integer"));
+  CHECK_THROWS_WITH(a.add("suffix", 1), Catch::Contains("key 'suffix'") && Catch::Contains("not a whole integer"));
+  CHECK_THROWS_WITH(a.add("spaced", 1), Catch::Contains("key 'spaced'"));
+  CHECK_THROWS_WITH(a.add("empty", 1), Catch::Contains("key 'empty'"));
+  CHECK_THROWS_WITH(a.add("huge", 1), Catch::Contains("key 'huge'") && Catch::Contains("past the int64 range"));
+  CHECK_THROWS_WITH(a.add("max", 1), Catch::Contains("key 'max'") && Catch::Contains("overflows int64"));
+  CHECK_THROWS_WITH(a.add("min", -1), Catch::Contains("key 'min'") && Catch::Contains("overflows int64"));
+  CHECK(a.add("max", -7) == INT64_MAX - 7);
+  CHECK(a.add("min", 0) == INT64_MIN);
+  CHECK(a.get_string("suffix") == "12abc");
+  CHECK(a.get_string("text") == "hello");
+  CHECK(a.add("n", 4) == 4);
+  CHECK(server.refused_connections() == 0);
 }
 
 // More keys than one request may carry (the server refuses over 4096 arguments): the client splits
