@@ -215,6 +215,9 @@ class ProcessGroupGloo : public ProcessGroup {
     uint32_t tag = next_tag_++;
     auto context = context_;
     enqueue(work, [input, output, tag, context] {
+      // Gloo divides by the input size (SIGFPE at 0); an empty gather moves nothing. Still queued, so
+      // it waits for earlier collectives and reports a broken group like any other.
+      if (input.numel() == 0) return;
       dispatch_all(input.dtype(), "gloo all_gather", [&](auto tag_value) {
         using T = decltype(tag_value);
         gloo::AllgatherOptions opts(context);

@@ -28,6 +28,7 @@ class NcclGradReducer : public LocalGradReducer {
     std::vector<cudaStream_t> streams;
     for (int g : gpus_) streams.push_back(cuda::detail::current_raw_stream(g));
     for (size_t i = 0; i < grads.front().size(); ++i) {
+      if (grads.front()[i].numel() == 0) continue;  // nothing to sum; NCCL is not asked about empty buffers
       EMBER_NCCL_CHECK(ncclGroupStart());
       for (size_t d = 0; d < gpus_.size(); ++d) {
         const Tensor& g = grads[d][i];

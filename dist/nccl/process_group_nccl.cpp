@@ -124,6 +124,7 @@ class ProcessGroupNccl : public ProcessGroup {
     auto n = static_cast<size_t>(tensor.numel());
     ncclRedOp_t nccl_op = op == ReduceOp::Avg ? ncclAvg : ncclSum;
     return launch(tensor, [&](cudaStream_t s) {
+      if (n == 0) return;  // see all_gather
       EMBER_NCCL_CHECK(ncclAllReduce(data, data, n, detail::nccl_type(tensor.dtype()), nccl_op, comm_, s));
     });
   }
@@ -135,6 +136,7 @@ class ProcessGroupNccl : public ProcessGroup {
     void* data = tensor.data_ptr();
     auto n = static_cast<size_t>(tensor.numel());
     launch(tensor, [&](cudaStream_t s) {
+      if (n == 0) return;  // see all_gather
       EMBER_NCCL_CHECK(ncclBroadcast(data, data, n, detail::nccl_type(tensor.dtype()), root, comm_, s));
     })->wait();
   }
@@ -145,7 +147,11 @@ class ProcessGroupNccl : public ProcessGroup {
     Shape out_shape = tensor.sizes();
     out_shape.insert(out_shape.begin(), size_);
     Tensor output = empty(out_shape, TensorOptions(tensor.dtype()).with_device(tensor.device()));
+    // An empty tensor gathers to an empty [size, ...] output (as torch) without calling NCCL: whether
+    // NCCL discards a count of 0 or first checks the (possibly null) buffers depends on its version.
+    // Still launched, so the ordering and the health check are those of any collective.
     launch(output, [&](cudaStream_t s) {
+      if (tensor.numel() == 0) return;
       EMBER_NCCL_CHECK(ncclAllGather(tensor.data_ptr(), output.data_ptr(), static_cast<size_t>(tensor.numel()),
                                      detail::nccl_type(tensor.dtype()), comm_, s));
     })->wait();

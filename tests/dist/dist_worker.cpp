@@ -130,6 +130,19 @@ int run_collectives(const dist::DistEnv& env, std::chrono::milliseconds timeout)
   auto gv = g.to_vector<int64_t>();
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < 3; ++j) expect(gv[static_cast<size_t>(i * 3 + j)] == i, "all_gather value");
+  // Empty tensors: an empty [n, ...] gather (Gloo's all_gather died of SIGFPE on them), and the
+  // group stays in step for the next collective.
+  for (const Shape& shape : {Shape{0}, Shape{2, 0}}) {
+    Tensor e = pg->all_gather(zeros(shape, TensorOptions(kFloat32)));
+    Shape expected = shape;
+    expected.insert(expected.begin(), n);
+    expect(e.sizes() == expected, "empty all_gather shape " + shape_str(e.sizes()));
+  }
+  Tensor none = zeros({0}, TensorOptions(kFloat64));
+  pg->all_reduce(none, dist::ReduceOp::Avg);
+  pg->broadcast(none, n - 1);
+  Tensor after = pg->all_gather(full({2}, r, TensorOptions(kInt64)));
+  expect(after.to_vector<int64_t>()[static_cast<size_t>(2 * (n - 1))] == n - 1, "all_gather after empty ones");
   pg->barrier();
   std::printf("rank %d: collectives OK\n", r);
   return 0;
