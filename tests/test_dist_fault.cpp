@@ -1,10 +1,13 @@
 // Faults: a rank that dies or never joins makes every other rank exit non-zero within the
 // timeout, and ember-run names the failed rank.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <fstream>
 
 #include <catch2/catch.hpp>
 
@@ -107,6 +110,38 @@ TEST_CASE("dist fault: ember-run stops the others and names the failed rank", "[
   CHECK(results[0].exit_code != 0);
   CHECK(results[0].output.find("FAILED: rank 2") != std::string::npos);
   CHECK(results[0].seconds < 20);
+}
+
+// A worker that cannot be started (here: out of file descriptors for its pipes at rank 29 of 40)
+// used to end ember-run with "terminate called without an active exception" and leave the workers
+// already started running. They must be stopped and reaped, with one FAILED line and exit code 1.
+TEST_CASE("dist launcher: ember-run stops the started workers when it cannot start the rest", "[dist]") {
+  const std::string dir = temp_path("start_failure");
+  REQUIRE(::mkdir(dir.c_str(), 0700) == 0);
+  const std::string worker = "echo $$ > " + dir + "/pid-$RANK; exec sleep 30";
+  const std::string script = std::string("ulimit -n 64 && exec '") + EMBER_RUN_BINARY +
+                             "' --nproc-per-node 40 --grace 2 -- /bin/sh -c '" + worker + "'";
+  auto results = run_all({{{"/bin/sh", "-c", script}, {}}}, 60);
+  INFO(describe(results));
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < 40; ++rank) {
+    std::ifstream in(dir + "/pid-" + std::to_string(rank));
+    long pid = 0;
+    if (in >> pid && pid > 0) pids.push_back(static_cast<pid_t>(pid));
+    std::remove((dir + "/pid-" + std::to_string(rank)).c_str());
+  }
+  ::rmdir(dir.c_str());
+  std::vector<pid_t> alive;
+  for (pid_t pid : pids) {
+    if (::kill(pid, 0) == 0) alive.push_back(pid);
+  }
+  for (pid_t pid : alive) ::kill(pid, SIGKILL);  // a failing run leaves nothing behind either
+  CHECK(results[0].exit_code == 1);
+  CHECK(results[0].seconds < 20);
+  CHECK(results[0].output.find("FAILED: cannot start rank") != std::string::npos);
+  CHECK(results[0].output.find("Too many open files") != std::string::npos);
+  CHECK(results[0].output.find("terminate called") == std::string::npos);
+  CHECK(alive.empty());
 }
 
 TEST_CASE("dist launcher: ember-run sets the environment and prefixes output", "[dist]") {

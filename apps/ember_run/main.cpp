@@ -18,6 +18,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -32,11 +33,13 @@ namespace {
 struct Worker {
   int rank = 0;
   int local_rank = 0;
-  pid_t pid = -1;
+  pid_t pid = -1;  // -1: never started
   bool running = false;
   int status = 0;
   std::vector<std::thread> readers;
 };
+
+bool succeeded(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
 std::mutex output_mutex;
 
@@ -166,14 +169,18 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &handled, &previous);
 
   std::vector<Worker> workers(static_cast<size_t>(nproc_per_node));
-  for (int i = 0; i < nproc_per_node; ++i) {
+  // Starts worker i; "" or why it could not be started (the child may be running even then).
+  auto start_worker = [&](int i) -> std::string {
     Worker& w = workers[static_cast<size_t>(i)];
     w.local_rank = i;
     w.rank = node_rank * nproc_per_node + i;
     int out_pipe[2], err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-      std::perror("ember-run: pipe");
-      return 1;
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+    if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+      const int err = errno;
+      ::close(out_pipe[0]);
+      ::close(out_pipe[1]);
+      return std::string("pipe: ") + std::strerror(err);
     }
     // Everything the child needs is built before fork(): between fork and exec it only calls
     // async-signal-safe functions (the reader threads may hold the allocator's lock).
@@ -204,8 +211,9 @@ int main(int argc, char** argv) {
 
     pid_t pid = ::fork();
     if (pid < 0) {
-      std::perror("ember-run: fork");
-      return 1;
+      const int err = errno;
+      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
+      return std::string("fork: ") + std::strerror(err);
     }
     if (pid == 0) {
       ::setpgid(0, 0);  // its own group: signals reach it (and its children) only through us
@@ -223,23 +231,56 @@ int main(int argc, char** argv) {
     w.pid = pid;
     w.running = true;
     std::string prefix = "[rank " + std::to_string(w.rank) + "] ";
-    w.readers.emplace_back(prefix_lines, out_pipe[0], STDOUT_FILENO, prefix);
-    w.readers.emplace_back(prefix_lines, err_pipe[0], STDERR_FILENO, prefix);
-  }
-  log("started " + std::to_string(nproc_per_node) + " worker(s), ranks " +
-      std::to_string(node_rank * nproc_per_node) + ".." + std::to_string((node_rank + 1) * nproc_per_node - 1) +
-      " of " + std::to_string(world_size) + ", store " + master_addr + ":" + std::to_string(master_port));
+    int pending_fds[2] = {out_pipe[0], err_pipe[0]};
+    try {
+      w.readers.emplace_back(prefix_lines, out_pipe[0], STDOUT_FILENO, prefix);
+      pending_fds[0] = -1;  // the reader closes it
+      w.readers.emplace_back(prefix_lines, err_pipe[0], STDERR_FILENO, prefix);
+    } catch (const std::system_error& e) {  // no thread left (EAGAIN): the worker is stopped with the others
+      for (int fd : pending_fds) {
+        if (fd >= 0) ::close(fd);
+      }
+      return std::string("cannot start an output thread: ") + e.what();
+    }
+    return "";
+  };
 
   auto signal_all = [&](int sig) {
     for (auto& w : workers) {
       if (w.running) ::kill(-w.pid, sig);
     }
   };
-  int running = nproc_per_node;
+  int running = 0;
   int exit_code = 0;
   std::string failure;
+  std::string start_failure;
   bool stopping = false;
   auto kill_deadline = std::chrono::steady_clock::time_point::max();
+  auto stop_all = [&] {  // SIGTERM now, SIGKILL after the grace period
+    stopping = true;
+    signal_all(SIGTERM);
+    kill_deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+  };
+
+  for (int i = 0; i < nproc_per_node; ++i) {
+    const std::string why = start_worker(i);
+    if (workers[static_cast<size_t>(i)].running) ++running;
+    if (!why.empty()) {
+      // Out of descriptors, processes or threads partway: stop the ones started, report once at the end.
+      start_failure = "cannot start rank " + std::to_string(workers[static_cast<size_t>(i)].rank) + " (local rank " +
+                      std::to_string(i) + " of " + std::to_string(nproc_per_node) + "): " + why + "; stopped the " +
+                      std::to_string(running) + " worker(s) already started";
+      exit_code = 1;
+      stop_all();
+      break;
+    }
+  }
+  if (start_failure.empty()) {
+    log("started " + std::to_string(nproc_per_node) + " worker(s), ranks " +
+        std::to_string(node_rank * nproc_per_node) + ".." + std::to_string((node_rank + 1) * nproc_per_node - 1) +
+        " of " + std::to_string(world_size) + ", store " + master_addr + ":" + std::to_string(master_port));
+  }
 
   while (running > 0) {
     timespec tick{0, 100 * 1000 * 1000};
@@ -266,16 +307,12 @@ int main(int argc, char** argv) {
         w.running = false;
         w.status = status;
         --running;
-        bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (!ok && !stopping) {
+        if (!succeeded(status) && !stopping) {
           failure = "rank " + std::to_string(w.rank) + " (local rank " + std::to_string(w.local_rank) + ", pid " +
                     std::to_string(pid) + ") " + describe_status(status);
           log(failure + "; stopping the other workers");
           exit_code = 1;
-          stopping = true;
-          signal_all(SIGTERM);
-          kill_deadline = std::chrono::steady_clock::now() +
-                          std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000));
+          stop_all();
         }
       }
     }
@@ -287,7 +324,9 @@ int main(int argc, char** argv) {
   for (auto& w : workers) {
     for (auto& t : w.readers) t.join();
   }
-  if (!failure.empty()) {
+  if (!start_failure.empty()) {
+    log("FAILED: " + start_failure);
+  } else if (!failure.empty()) {
     log("FAILED: " + failure);
   } else if (exit_code != 0) {
     log("interrupted");
