@@ -1,6 +1,13 @@
 #include <ember/core/error.h>
 
+#include <chrono>
+
 namespace ember::detail {
+
+int64_t unix_time_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Library errors read as "message"; the source location is kept for debugging builds only,
 // so that a user sees one clean line.

@@ -1,15 +1,27 @@
 // ember::Error: the one exception type of the library, with a message that carries context
 // (op name, shapes, dtypes, devices, file:line for failed runtime calls).
 #pragma once
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 
 namespace ember {
 
+namespace detail {
+int64_t unix_time_us();  // the wall clock, in microseconds since the Unix epoch
+}  // namespace detail
+
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
+  explicit Error(const std::string& what) : std::runtime_error(what), unix_time_us_(detail::unix_time_us()) {}
+  // When the error was raised (not when it was caught: unwinding to a handler may already have closed
+  // the sockets of a process group, so peers fail meanwhile). ember-run orders the failures of
+  // several ranks by it (see dist::write_error_file).
+  int64_t unix_time_us() const { return unix_time_us_; }
+
+ private:
+  int64_t unix_time_us_;
 };
 
 namespace detail {

@@ -1,5 +1,9 @@
 #include <ember/dist/env.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
 
 #include <ember/core/error.h>
@@ -88,6 +92,34 @@ DistEnv DistEnv::from_environment() {
     e.run_id = "port-" + std::to_string(e.master_port);
   }
   return e;
+}
+
+void write_error_file(const std::exception& error) {
+  const char* path = env("EMBER_ERROR_FILE");
+  if (path == nullptr) return;
+  try {
+    const auto* ember_error = dynamic_cast<const Error*>(&error);
+    std::string line = std::to_string(ember_error ? ember_error->unix_time_us() : ::ember::detail::unix_time_us()) +
+                       " " + error.what();
+    for (char& ch : line) {
+      if (ch == '\n' || ch == '\r') ch = ' ';  // one line, whatever the message
+    }
+    line += '\n';
+    const int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return;  // already written (an earlier error), or nowhere to write: the launcher falls back
+    const char* p = line.data();
+    size_t left = line.size();
+    while (left > 0) {
+      const ssize_t n = ::write(fd, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    ::close(fd);
+  } catch (...) {
+    // bad_alloc while building the line: the launcher falls back to the exit order
+  }
 }
 
 }  // namespace ember::dist

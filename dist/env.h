@@ -4,6 +4,7 @@
 // MASTER_PORT say where rank 0 hosts the store in every case.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <string>
 
 namespace ember::dist {
@@ -27,5 +28,14 @@ struct DistEnv {
   // (rank outside [0, world_size), MASTER_PORT not a port).
   static DistEnv from_environment();
 };
+
+// The error file: ember-run names one per rank in EMBER_ERROR_FILE (torchrun's TORCHELASTIC_ERROR_FILE
+// plays the same part). A program that exits on an error calls write_error_file(e) in its handler;
+// ember-run then reports the rank whose error was raised first, with its message, instead of whichever
+// rank it saw exit first (a rank that fails because a peer died often exits before that peer). Writes
+// one line, "<microseconds since the Unix epoch> <message>": the time the error was raised for an
+// ember::Error, else now. An existing file is kept (the first error wins). Does nothing without the
+// variable; never throws.
+void write_error_file(const std::exception& error);
 
 }  // namespace ember::dist

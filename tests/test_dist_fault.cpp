@@ -112,6 +112,26 @@ TEST_CASE("dist fault: ember-run stops the others and names the failed rank", "[
   CHECK(results[0].seconds < 20);
 }
 
+// Rank 1 raises an error and is slow to exit; rank 0 fails on the closed connection and exits first.
+// ember-run used to blame whichever rank it reaped first (rank 0 here); the error files date the
+// errors, so it names rank 1 and its message.
+TEST_CASE("dist launcher: ember-run names the rank whose error came first when another exits before it", "[dist]") {
+  if (!ember::dist::gloo_available()) return;
+  auto results = run_all({{{EMBER_RUN_BINARY, "--nproc-per-node", "2", "--master-port", std::to_string(free_port()),
+                            "--grace", "5", "--", EMBER_DIST_WORKER, "train", "--steps", "1000000", "--batch", "12",
+                            "--error-rank", "1", "--error-step", "5", "--exit-delay-ms", "2000", "--timeout", "10"},
+                           {}}},
+                         60);
+  INFO(describe(results));
+  CHECK_FALSE(results[0].timed_out);
+  CHECK(results[0].exit_code == 1);
+  // The case at hand: rank 0 exited first (its error is about the lost peer).
+  CHECK(results[0].output.find("ember-run: rank 0 (local rank 0") != std::string::npos);
+  CHECK(results[0].output.find("FAILED: rank 1 (local rank 1") != std::string::npos);
+  CHECK(results[0].output.find("injected error at step 5") != std::string::npos);
+  CHECK(results[0].output.find("FAILED: rank 0") == std::string::npos);
+}
+
 // A worker that cannot be started (here: out of file descriptors for its pipes at rank 29 of 40)
 // used to end ember-run with "terminate called without an active exception" and leave the workers
 // already started running. They must be stopped and reaped, with one FAILED line and exit code 1.

@@ -3,17 +3,21 @@
 // Each worker gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR,
 // MASTER_PORT and EMBER_RUN_ID; its output lines are prefixed with "[rank R] ". Ctrl-C and SIGTERM
 // are forwarded to the workers. When a worker fails, the others are stopped (SIGTERM, then SIGKILL
-// after a grace period) and ember-run exits non-zero naming the failed rank.
+// after a grace period) and ember-run exits non-zero naming the rank that failed first: each worker
+// gets EMBER_ERROR_FILE, where Ember programs write when and why they failed (dist::write_error_file).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <mutex>
 #include <random>
@@ -30,21 +34,62 @@ extern char** environ;
 
 namespace {
 
+int64_t unix_time_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 struct Worker {
   int rank = 0;
   int local_rank = 0;
   pid_t pid = -1;  // -1: never started
   bool running = false;
+  uint64_t signals_sent = 0;  // bit s: we sent it signal s (to stop the run or forward a Ctrl-C)
   int status = 0;
+  int64_t reaped_us = 0;          // when we reaped it (microseconds since the Unix epoch)
+  int64_t closed_us[2] = {0, 0};  // when its stdout and stderr reached end of file (set by the readers)
+  std::string error_file;         // its EMBER_ERROR_FILE; empty when there is no directory for them
   std::vector<std::thread> readers;
 };
 
 bool succeeded(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
+// What a worker wrote to its error file: "<microseconds since the Unix epoch> <message>" (one line,
+// see ember::dist::write_error_file); nullopt when it wrote none or something else.
+struct ErrorRecord {
+  int64_t time_us = 0;
+  std::string message;
+};
+std::optional<ErrorRecord> read_error_file(const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  const size_t space = line.find(' ');
+  ErrorRecord record;
+  const char* end = line.data() + std::min(space, line.size());
+  auto [ptr, ec] = std::from_chars(line.data(), end, record.time_us);
+  if (ec != std::errc() || ptr != end || space == std::string::npos) return std::nullopt;
+  constexpr size_t kMaxMessage = 2000;  // the FAILED line stays readable
+  record.message = line.substr(space + 1, kMaxMessage);
+  return record;
+}
+
+// A fresh directory for the workers' error files, or "" and why not (then failures are ordered by
+// when we reaped them).
+std::string make_error_dir(std::string& why) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/ember-run-XXXXXX";
+  if (::mkdtemp(pattern.data()) != nullptr) return pattern;
+  why = pattern + ": " + std::strerror(errno);
+  return "";
+}
+
 std::mutex output_mutex;
 
-// Copies lines from `fd` to `out_fd`, each prefixed; a last line without '\n' is flushed at EOF.
-void prefix_lines(int fd, int out_fd, const std::string& prefix) {
+// Copies lines from `fd` to `out_fd`, each prefixed; a last line without '\n' is flushed at EOF,
+// whose time goes to *closed_us.
+void prefix_lines(int fd, int out_fd, const std::string& prefix, int64_t* closed_us) {
   std::string pending;
   char buffer[4096];
   auto emit = [&](const std::string& line) {
@@ -72,6 +117,7 @@ void prefix_lines(int fd, int out_fd, const std::string& prefix) {
     }
     pending.erase(0, start);
   }
+  *closed_us = unix_time_us();
   if (!pending.empty()) emit(pending + "\n");
   ::close(fd);
 }
@@ -168,12 +214,20 @@ int main(int argc, char** argv) {
   sigaddset(&handled, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &handled, &previous);
 
+  std::string no_error_dir;
+  const std::string error_dir = make_error_dir(no_error_dir);
+  if (error_dir.empty()) {
+    log("cannot create a directory for the workers' error files (" + no_error_dir +
+        "); a failure will be blamed on the first rank to exit");
+  }
+
   std::vector<Worker> workers(static_cast<size_t>(nproc_per_node));
   // Starts worker i; "" or why it could not be started (the child may be running even then).
   auto start_worker = [&](int i) -> std::string {
     Worker& w = workers[static_cast<size_t>(i)];
     w.local_rank = i;
     w.rank = node_rank * nproc_per_node + i;
+    if (!error_dir.empty()) w.error_file = error_dir + "/rank-" + std::to_string(w.rank);
     int out_pipe[2], err_pipe[2];
     if (::pipe2(out_pipe, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
     if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -193,7 +247,8 @@ int main(int argc, char** argv) {
         {"GROUP_RANK", std::to_string(node_rank)},
         {"MASTER_ADDR", master_addr},
         {"MASTER_PORT", std::to_string(master_port)},
-        {"EMBER_RUN_ID", run_id}};
+        {"EMBER_RUN_ID", run_id},
+        {"EMBER_ERROR_FILE", w.error_file}};  // empty (unset for Ember) without a directory
     for (char** e = environ; *e != nullptr; ++e) {
       std::string entry = *e;
       std::string key = entry.substr(0, entry.find('='));
@@ -233,9 +288,9 @@ int main(int argc, char** argv) {
     std::string prefix = "[rank " + std::to_string(w.rank) + "] ";
     int pending_fds[2] = {out_pipe[0], err_pipe[0]};
     try {
-      w.readers.emplace_back(prefix_lines, out_pipe[0], STDOUT_FILENO, prefix);
+      w.readers.emplace_back(prefix_lines, out_pipe[0], STDOUT_FILENO, prefix, &w.closed_us[0]);
       pending_fds[0] = -1;  // the reader closes it
-      w.readers.emplace_back(prefix_lines, err_pipe[0], STDERR_FILENO, prefix);
+      w.readers.emplace_back(prefix_lines, err_pipe[0], STDERR_FILENO, prefix, &w.closed_us[1]);
     } catch (const std::system_error& e) {  // no thread left (EAGAIN): the worker is stopped with the others
       for (int fd : pending_fds) {
         if (fd >= 0) ::close(fd);
@@ -247,12 +302,14 @@ int main(int argc, char** argv) {
 
   auto signal_all = [&](int sig) {
     for (auto& w : workers) {
-      if (w.running) ::kill(-w.pid, sig);
+      if (!w.running) continue;
+      ::kill(-w.pid, sig);
+      w.signals_sent |= uint64_t{1} << sig;
     }
   };
   int running = 0;
   int exit_code = 0;
-  std::string failure;
+  bool failed = false;  // a worker failed (not stopped by us): name the rank that failed first
   std::string start_failure;
   bool stopping = false;
   auto kill_deadline = std::chrono::steady_clock::time_point::max();
@@ -297,24 +354,30 @@ int main(int argc, char** argv) {
         signal_all(SIGKILL);
       }
     }
-    // Reap everything that has exited.
+    // Reap everything that has exited, and only then stop the rest.
+    bool stop_now = false;
     for (;;) {
       int status = 0;
       pid_t pid = ::waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
+      const int64_t now_us = unix_time_us();
       for (auto& w : workers) {
         if (w.pid != pid || !w.running) continue;
         w.running = false;
         w.status = status;
+        w.reaped_us = now_us;
         --running;
-        if (!succeeded(status) && !stopping) {
-          failure = "rank " + std::to_string(w.rank) + " (local rank " + std::to_string(w.local_rank) + ", pid " +
-                    std::to_string(pid) + ") " + describe_status(status);
-          log(failure + "; stopping the other workers");
-          exit_code = 1;
-          stop_all();
+        if (!succeeded(status) && !stopping && !stop_now) {
+          log("rank " + std::to_string(w.rank) + " (local rank " + std::to_string(w.local_rank) + ", pid " +
+              std::to_string(pid) + ") " + describe_status(status) + "; stopping the other workers");
+          stop_now = true;
         }
       }
+    }
+    if (stop_now) {
+      exit_code = 1;
+      failed = true;
+      stop_all();
     }
     if (stopping && std::chrono::steady_clock::now() > kill_deadline) {
       signal_all(SIGKILL);
@@ -326,10 +389,46 @@ int main(int argc, char** argv) {
   }
   if (!start_failure.empty()) {
     log("FAILED: " + start_failure);
-  } else if (!failure.empty()) {
-    log("FAILED: " + failure);
+  } else if (failed) {
+    // The first failure is not always the first exit: a rank whose peer failed often exits before
+    // that peer. Each failed rank is dated by the time in its error file (when its error was raised).
+    // A rank without one (killed by a signal, a program that writes none) is only seen from outside:
+    // when its output pipes closed (at its death, before its sockets close) or when we reaped it,
+    // whichever came first, both late by as long as we waited for a CPU. Peers' errors caused by its
+    // death are dated as they happen, so one that died on its own (before we signalled it, or of a
+    // signal we never sent it) is dated kSeenLateUs earlier (measured: a SIGKILLed rank seen after its
+    // peers' errors in 1 run of 40 on a loaded 2-core machine without this); not one we stopped,
+    // whose end follows the first failure. The earliest is named, with its error.
+    constexpr int64_t kSeenLateUs = 100 * 1000;
+    const Worker* first = nullptr;
+    std::optional<ErrorRecord> first_error;
+    int64_t first_time = 0;
+    for (const auto& w : workers) {
+      if (w.pid < 0 || succeeded(w.status)) continue;
+      std::optional<ErrorRecord> error = read_error_file(w.error_file);
+      int64_t time = w.reaped_us;
+      if (w.closed_us[0] > 0 && w.closed_us[1] > 0) time = std::min(time, std::max(w.closed_us[0], w.closed_us[1]));
+      if (error) {
+        time = std::min(time, error->time_us);
+      } else if (w.signals_sent == 0 ||
+                 (WIFSIGNALED(w.status) && (w.signals_sent & (uint64_t{1} << WTERMSIG(w.status))) == 0)) {
+        time -= kSeenLateUs;
+      }
+      if (first == nullptr || time < first_time) {
+        first = &w;
+        first_error = std::move(error);
+        first_time = time;
+      }
+    }
+    log("FAILED: rank " + std::to_string(first->rank) + " (local rank " + std::to_string(first->local_rank) +
+        ", pid " + std::to_string(first->pid) + ") " + describe_status(first->status) +
+        (first_error ? ": " + first_error->message : std::string()));
   } else if (exit_code != 0) {
     log("interrupted");
+  }
+  if (!error_dir.empty()) {
+    for (const auto& w : workers) ::unlink(w.error_file.c_str());
+    ::rmdir(error_dir.c_str());
   }
   return exit_code;
 }

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <exception>
 
+#include <ember/dist/env.h>
+
 #include "options.h"
 #include "trainer.h"
 
@@ -15,6 +17,7 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_mnist: error: %s\n", e.what());
+    ember::dist::write_error_file(e);  // under ember-run: when and why, so it can name the rank that failed first
     return 1;
   }
 }

@@ -10,9 +10,11 @@
 // reference) --eval (the module in eval mode) --zero-after-forward (zero_grad(set_to_none) between
 // forward and backward) --no-finalize (never calls DDP's finalize()) --collective-after-backward
 // (an all_reduce of its own right after each backward) --fault-rank R --fault-step S (that rank
-// SIGKILLs itself at step S) --step-sleep-ms MS --timeout SECONDS. With DDP every rank checks at
-// the end that its parameters equal rank 0's bit for bit.
-// Exits 0 on success, 1 with "rank R: error: ..." on stderr otherwise.
+// SIGKILLs itself at step S) --error-rank R --error-step S (that rank throws "injected error" at
+// step S) --exit-delay-ms MS (the --error-rank waits that long after its error before it exits, so
+// that a peer failing because of it exits first) --step-sleep-ms MS --timeout SECONDS. With DDP
+// every rank checks at the end that its parameters equal rank 0's bit for bit.
+// Exits 0 on success, 1 with "rank R: error: ..." on stderr (and in EMBER_ERROR_FILE) otherwise.
 #include <signal.h>
 #include <unistd.h>
 
@@ -175,6 +177,8 @@ int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>
   const bool single = flags.count("single") > 0;
   const int fault_rank = static_cast<int>(flag("fault-rank", -1));
   const int64_t fault_step = static_cast<int64_t>(flag("fault-step", -1));
+  const int error_rank = static_cast<int>(flag("error-rank", -1));
+  const int64_t error_step = static_cast<int64_t>(flag("error-step", -1));
   const auto step_sleep = std::chrono::milliseconds(static_cast<int64_t>(flag("step-sleep-ms", 0)));
 
   int rank = single ? 0 : env.rank;
@@ -201,6 +205,7 @@ int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>
       std::fflush(stderr);
       ::raise(SIGKILL);
     }
+    if (rank == error_rank && step == error_step) throw Error("injected error at step " + std::to_string(step));
     model->zero_grad();
     for (int64_t micro = 0; micro < accumulate; ++micro) {
       auto [x, y] = global_batch(step, micro, batch);
@@ -260,10 +265,13 @@ int main(int argc, char** argv) {
   }
   std::string mode = argv[1];
   int rank = -1;
+  int exit_delay_ms = 0;
   try {
     auto flags = parse_flags(argc, argv, 2);
     auto env = dist::DistEnv::from_environment();
     rank = env.rank;
+    if (flags.count("exit-delay-ms") && flags.count("error-rank") && std::stoi(flags.at("error-rank")) == rank)
+      exit_delay_ms = std::stoi(flags.at("exit-delay-ms"));
     auto timeout = std::chrono::milliseconds(
         static_cast<int64_t>(1000 * (flags.count("timeout") ? std::stod(flags.at("timeout")) : 30.0)));
     if (mode == "collectives") return run_collectives(env, timeout);
@@ -273,6 +281,8 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rank %d: error: %s\n", rank, e.what());
+    dist::write_error_file(e);
+    if (exit_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(exit_delay_ms));
     return 1;
   }
 }
