@@ -120,12 +120,19 @@ TEST_CASE("gradcheck: unary ops", "[ops]") {
   }
 }
 
+namespace {
+// n values of random sign and magnitude in [0.1, 1] (seeds seed and seed + 1).
+std::vector<double> away_from_zero(int64_t n, uint64_t seed) {
+  std::vector<double> m = random_tensor({n}, seed, 0.1, 1.0).to_vector<double>();
+  std::vector<double> s = random_tensor({n}, seed + 1, -1.0, 1.0).to_vector<double>();
+  for (size_t i = 0; i < m.size(); ++i) m[i] *= s[i] < 0 ? -1.0 : 1.0;
+  return m;
+}
+}  // namespace
+
 TEST_CASE("gradcheck: relu away from its kink", "[ops]") {
   // Values in +-[0.1, 1]: central differences with eps 1e-6 never straddle 0.
-  Tensor magnitude = random_tensor({4, 5}, 41, 0.1, 1.0);
-  Tensor sign = random_tensor({4, 5}, 42, -1.0, 1.0);
-  std::vector<double> m = magnitude.to_vector<double>(), s = sign.to_vector<double>();
-  for (size_t i = 0; i < m.size(); ++i) m[i] *= s[i] < 0 ? -1.0 : 1.0;
+  const std::vector<double> m = away_from_zero(20, 41);
   Tensor x = from_vector(m, {4, 5}).set_requires_grad(true);
   auto fn = [](const TensorList& in) { return relu(in[0]); };
   require_gradcheck(fn, {x});
@@ -142,10 +149,7 @@ TEST_CASE("gradcheck: relu away from its kink", "[ops]") {
 TEST_CASE("abs and clamp: values, NaN, gradcheck away from the kinks, the gradient at a bound, as torch", "[ops]") {
   // Values in +-[0.1, 1]: central differences with eps 1e-6 never straddle 0 or a bound at +-0.05
   // or +-1.05.
-  Tensor magnitude = random_tensor({4, 5}, 43, 0.1, 1.0);
-  Tensor sign = random_tensor({4, 5}, 44, -1.0, 1.0);
-  std::vector<double> m = magnitude.to_vector<double>(), s = sign.to_vector<double>();
-  for (size_t i = 0; i < m.size(); ++i) m[i] *= s[i] < 0 ? -1.0 : 1.0;
+  const std::vector<double> m = away_from_zero(20, 43);
   Tensor x = from_vector(m, {4, 5}).set_requires_grad(true);
   Tensor xt = from_vector(m, {5, 4}).transpose(0, 1).set_requires_grad(true);
   std::vector<std::function<Tensor(const Tensor&)>> ops = {
