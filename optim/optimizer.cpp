@@ -11,8 +11,10 @@ Optimizer::Optimizer(TensorList parameters, double lr, std::string name)
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     EMBER_CHECK(p.defined() && is_floating(p.dtype()), name_, ": parameter ", i, " must be a defined floating tensor");
-    EMBER_CHECK(p.is_leaf() && p.requires_grad(), name_, ": parameter ", i,
-                " must be a leaf that requires grad, got ", p.str());
+    // As PyTorch: any leaf, a frozen one (requires_grad false) included, since step() skips
+    // parameters without a gradient; a non-leaf is refused ("can't optimize a non-leaf Tensor").
+    EMBER_CHECK(p.is_leaf(), name_, ": parameter ", i, " is not a leaf (it has a grad_fn), cannot optimize it: ",
+                p.str());
     for (size_t j = 0; j < i; ++j) {
       EMBER_CHECK(!parameters_[j].is_same(p), name_, ": parameters ", j, " and ", i,
                   " are the same tensor (it would be updated twice per step)");

@@ -518,12 +518,62 @@ TEST_CASE("StepLR made after loading an optimizer state continues the schedule",
 }
 
 TEST_CASE("optimizer checks its parameters", "[optim]") {
-  Tensor not_leaf_grad = ones({2});
-  CHECK_THROWS_WITH(optim::SGD({not_leaf_grad}, optim::SGDOptions(0.1)), Catch::Contains("requires grad"));
+  Tensor leaf = make_param();
+  Tensor not_leaf = leaf * 2.0;
+  CHECK_THROWS_WITH(optim::SGD({leaf, not_leaf}, optim::SGDOptions(0.1)), Catch::Contains("parameter 1 is not a leaf"));
   Tensor p = make_param();
   CHECK_THROWS_WITH(optim::SGD({p}, optim::SGDOptions(-1)), Catch::Contains("learning rate"));
   // The same tensor twice would be updated twice per step.
   Tensor q = make_param();
   CHECK_THROWS_WITH(optim::Adam({p, q, p}, optim::AdamOptions(0.1)),
                     Catch::Contains("parameters 0 and 2 are the same tensor"));
+}
+
+// As PyTorch: a frozen parameter (a leaf that does not require grad) is accepted and, having no
+// gradient, left alone by step(); the state dict round-trips with it in the list.
+TEST_CASE("optimizers accept frozen parameters and skip them, state dicts round-trip", "[optim]") {
+  auto check_kind = [](const std::string& kind) {
+    INFO(kind);
+    auto make = [&](const TensorList& params) -> std::unique_ptr<optim::Optimizer> {
+      if (kind == "SGD") return std::make_unique<optim::SGD>(params, optim::SGDOptions(0.1).momentum(0.9));
+      if (kind == "Adam") return std::make_unique<optim::Adam>(params, optim::AdamOptions(0.1));
+      if (kind == "AdamW") return std::make_unique<optim::AdamW>(params, optim::AdamOptions(0.1));
+      return std::make_unique<optim::Adadelta>(params, optim::AdadeltaOptions(1.0));
+    };
+    Tensor frozen = from_vector(kStart, {3});
+    Tensor trained = make_param();
+    REQUIRE(!frozen.requires_grad());
+    std::unique_ptr<optim::Optimizer> opt = make({frozen, trained});
+    set_grad(trained, kGrads[0]);
+    opt->step();
+    CHECK(frozen.to_vector<double>() == kStart);
+    CHECK(trained.to_vector<double>() != kStart);
+    optim::OptimizerState state = opt->state_dict();
+    for (const auto& [key, tensor] : state.tensors) CHECK(key.rfind("1.", 0) == 0);  // no state for the frozen one
+    CHECK(!state.scalars.count("0.step"));
+
+    Tensor frozen2 = from_vector(kStart, {3}), trained2 = make_param();
+    {
+      NoGradGuard no_grad;
+      trained2.copy_(trained);
+    }
+    std::unique_ptr<optim::Optimizer> restored = make({frozen2, trained2});
+    restored->load_state_dict(state);
+    CHECK(restored->state_dict().tensors.size() == state.tensors.size());
+    for (size_t s = 1; s < kGrads.size(); ++s) {
+      set_grad(trained, kGrads[s]);
+      set_grad(trained2, kGrads[s]);
+      opt->step();
+      restored->step();
+    }
+    CHECK(trained.to_vector<double>() == trained2.to_vector<double>());
+    CHECK(frozen2.to_vector<double>() == kStart);
+  };
+  for (const char* kind : {"SGD", "Adam", "AdamW", "Adadelta"}) check_kind(kind);
+
+  // Parameters of a module with a frozen layer, as after fine-tuning's requires_grad_(false).
+  auto net = std::make_shared<nn::Linear>(3, 2);
+  net->weight.set_requires_grad(false);
+  optim::SGD sgd(net->parameters(), optim::SGDOptions(0.1));
+  CHECK(sgd.parameters().size() == 2);
 }
