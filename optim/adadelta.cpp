@@ -43,13 +43,17 @@ std::map<std::string, double> Adadelta::hyper_scalars() const {
   return {{"rho", options_.rho_}, {"eps", options_.eps_}, {"weight_decay", options_.weight_decay_}};
 }
 
-void Adadelta::set_hyper_scalars(const std::map<std::string, double>& scalars) {
+AdadeltaOptions Adadelta::restored_options(const std::map<std::string, double>& scalars) const {
   AdadeltaOptions options = options_;
   restore_scalar(scalars, "rho", options.rho_);
   restore_scalar(scalars, "eps", options.eps_);
   restore_scalar(scalars, "weight_decay", options.weight_decay_);
   check_options(options);
-  options_ = options;
+  return options;
 }
+
+void Adadelta::check_hyper_scalars(const std::map<std::string, double>& scalars) const { restored_options(scalars); }
+
+void Adadelta::set_hyper_scalars(const std::map<std::string, double>& scalars) { options_ = restored_options(scalars); }
 
 }  // namespace ember::optim

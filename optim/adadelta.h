@@ -27,9 +27,12 @@ class Adadelta : public Optimizer {
  protected:
   std::pair<std::string, std::string> slot_names() const override { return {"square_avg", "acc_delta"}; }
   std::map<std::string, double> hyper_scalars() const override;
+  void check_hyper_scalars(const std::map<std::string, double>& scalars) const override;
   void set_hyper_scalars(const std::map<std::string, double>& scalars) override;
 
  private:
+  // The options with the state's values, checked as the constructor checks them.
+  AdadeltaOptions restored_options(const std::map<std::string, double>& scalars) const;
   AdadeltaOptions options_;
 };
 

@@ -61,7 +61,7 @@ std::map<std::string, double> Adam::hyper_scalars() const {
           {"weight_decay", *options_.weight_decay_}};
 }
 
-void Adam::set_hyper_scalars(const std::map<std::string, double>& scalars) {
+AdamOptions Adam::restored_options(const std::map<std::string, double>& scalars) const {
   AdamOptions options = options_;
   restore_scalar(scalars, "beta1", options.beta1_);
   restore_scalar(scalars, "beta2", options.beta2_);
@@ -70,7 +70,11 @@ void Adam::set_hyper_scalars(const std::map<std::string, double>& scalars) {
   restore_scalar(scalars, "weight_decay", weight_decay);
   options.weight_decay_ = weight_decay;
   check_options(options, name());
-  options_ = options;
+  return options;
 }
+
+void Adam::check_hyper_scalars(const std::map<std::string, double>& scalars) const { restored_options(scalars); }
+
+void Adam::set_hyper_scalars(const std::map<std::string, double>& scalars) { options_ = restored_options(scalars); }
 
 }  // namespace ember::optim

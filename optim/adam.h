@@ -34,9 +34,12 @@ class Adam : public Optimizer {
   Adam(TensorList parameters, const AdamOptions& options, bool decoupled, std::string name);
   std::pair<std::string, std::string> slot_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   std::map<std::string, double> hyper_scalars() const override;
+  void check_hyper_scalars(const std::map<std::string, double>& scalars) const override;
   void set_hyper_scalars(const std::map<std::string, double>& scalars) override;
 
  private:
+  // The options with the state's values, checked as the constructor checks them.
+  AdamOptions restored_options(const std::map<std::string, double>& scalars) const;
   AdamOptions options_;
   bool decoupled_;
 };

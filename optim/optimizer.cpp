@@ -1,5 +1,8 @@
 #include <ember/optim/optimizer.h>
 
+#include <cmath>
+#include <set>
+
 #include <ember/autograd/grad_mode.h>
 #include <ember/core/error.h>
 
@@ -108,44 +111,72 @@ OptimizerState Optimizer::state_dict() const {
   return out;
 }
 
-void Optimizer::load_state_dict(const OptimizerState& state) {
+void Optimizer::check_state_dict(const OptimizerState& state) const {
   auto [name1, name2] = slot_names();
-  std::vector<ParamState> loaded(parameters_.size());
-  std::map<std::string, bool> known;
+  std::set<std::string> known;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     std::string prefix = std::to_string(i) + ".";
+    known.insert(prefix + "step");
     auto step = state.scalars.find(prefix + "step");
-    if (step != state.scalars.end() && keeps_step_count()) loaded[i].step = static_cast<int64_t>(step->second);
-    known[prefix + "step"] = true;
-    auto take = [&](const std::string& slot, Tensor& into) {
-      if (slot.empty()) return;
-      known[prefix + slot] = true;
+    if (step != state.scalars.end() && keeps_step_count()) {
+      double count = step->second;
+      EMBER_CHECK(count >= 0 && count == std::floor(count) && count <= 9007199254740992.0, name_,
+                  ".load_state_dict: '", prefix, "step' must be a whole number >= 0, got ", count);
+    }
+    for (const std::string& slot : {name1, name2}) {
+      if (slot.empty()) continue;
+      known.insert(prefix + slot);
       auto found = state.tensors.find(prefix + slot);
-      if (found == state.tensors.end()) return;
+      if (found == state.tensors.end()) continue;
       const Tensor& value = found->second;
+      EMBER_CHECK(value.defined(), name_, ".load_state_dict: '", prefix + slot, "' is an undefined tensor");
       EMBER_CHECK(value.sizes() == p.sizes(), name_, ".load_state_dict: '", prefix + slot, "' has shape ",
                   shape_str(value.sizes()), " but parameter ", i, " has ", shape_str(p.sizes()));
-      NoGradGuard no_grad;
-      into = empty(p.sizes(), TensorOptions(p.dtype()).with_device(p.device()));
-      into.copy_(value.to(p.dtype()));
-    };
-    take(name1, loaded[i].state1);
-    take(name2, loaded[i].state2);
+    }
   }
   for (auto& [key, value] : state.tensors) {
     EMBER_CHECK(known.count(key), name_, ".load_state_dict: unexpected state tensor '", key,
                 "' (the optimizer has ", parameters_.size(), " parameters)");
+  }
+  auto lr = state.scalars.find("lr");
+  if (lr != state.scalars.end()) {
+    EMBER_CHECK(lr->second >= 0.0, name_, ".load_state_dict: learning rate must be >= 0, got ", lr->second);
   }
   auto initial_lr = state.scalars.find("initial_lr");
   if (initial_lr != state.scalars.end()) {
     EMBER_CHECK(initial_lr->second >= 0.0, name_, ".load_state_dict: initial_lr must be >= 0, got ",
                 initial_lr->second);
   }
+  check_hyper_scalars(state.scalars);
+}
+
+void Optimizer::load_state_dict(const OptimizerState& state) {
+  // Everything is checked before anything changes: a refused state leaves the optimizer as it was.
+  check_state_dict(state);
+  auto [name1, name2] = slot_names();
+  std::vector<ParamState> loaded(parameters_.size());
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const Tensor& p = parameters_[i];
+    std::string prefix = std::to_string(i) + ".";
+    auto step = state.scalars.find(prefix + "step");
+    if (step != state.scalars.end() && keeps_step_count()) loaded[i].step = static_cast<int64_t>(step->second);
+    auto take = [&](const std::string& slot, Tensor& into) {
+      if (slot.empty()) return;
+      auto found = state.tensors.find(prefix + slot);
+      if (found == state.tensors.end()) return;
+      NoGradGuard no_grad;
+      into = empty(p.sizes(), TensorOptions(p.dtype()).with_device(p.device()));
+      into.copy_(found->second.to(p.dtype()));
+    };
+    take(name1, loaded[i].state1);
+    take(name2, loaded[i].state2);
+  }
   auto lr = state.scalars.find("lr");
   double before = lr_;
-  if (lr != state.scalars.end()) set_lr(lr->second);
+  if (lr != state.scalars.end()) lr_ = lr->second;
   set_hyper_scalars(state.scalars);
+  auto initial_lr = state.scalars.find("initial_lr");
   if (initial_lr != state.scalars.end()) initial_lr_ = initial_lr->second;
   else if (!initial_lr_) initial_lr_ = before;  // a state saved before Ember kept initial_lr
   state_ = std::move(loaded);

@@ -46,7 +46,11 @@ class Optimizer {
   // Restores state saved by state_dict() of an optimizer of the same kind over parameters of the
   // same shapes (and the lr, initial_lr and hyperparameters); throws naming the first key that
   // does not fit.
+  // Every value is checked before any is applied: a refused state leaves the optimizer as it was.
   void load_state_dict(const OptimizerState& state);
+  // Throws what load_state_dict(state) would, changing nothing (load_checkpoint checks the whole
+  // checkpoint before it writes any of it).
+  void check_state_dict(const OptimizerState& state) const;
 
  protected:
   struct ParamState {
@@ -60,8 +64,10 @@ class Optimizer {
   // Names of state1/state2 in the state dict ("" when unused).
   virtual std::pair<std::string, std::string> slot_names() const = 0;
   // Hyperparameters other than lr, saved as scalars; load_state_dict restores them (as PyTorch
-  // restores its param_groups) through set_hyper_scalars, which checks them as the constructor does.
+  // restores its param_groups) through set_hyper_scalars, after check_hyper_scalars has checked
+  // them as the constructor does (throwing there, before the optimizer changes).
   virtual std::map<std::string, double> hyper_scalars() const { return {}; }
+  virtual void check_hyper_scalars(const std::map<std::string, double>& /*scalars*/) const {}
   virtual void set_hyper_scalars(const std::map<std::string, double>& /*scalars*/) {}
   // scalars[key] into `into`, when the state has it.
   static void restore_scalar(const std::map<std::string, double>& scalars, const std::string& key, double& into) {

@@ -48,7 +48,7 @@ std::map<std::string, double> SGD::hyper_scalars() const {
           {"nesterov", options_.nesterov_ ? 1.0 : 0.0}};
 }
 
-void SGD::set_hyper_scalars(const std::map<std::string, double>& scalars) {
+SGDOptions SGD::restored_options(const std::map<std::string, double>& scalars) const {
   SGDOptions options = options_;
   restore_scalar(scalars, "momentum", options.momentum_);
   restore_scalar(scalars, "dampening", options.dampening_);
@@ -57,7 +57,11 @@ void SGD::set_hyper_scalars(const std::map<std::string, double>& scalars) {
   restore_scalar(scalars, "nesterov", nesterov);
   options.nesterov_ = nesterov != 0.0;
   check_options(options);
-  options_ = options;
+  return options;
 }
+
+void SGD::check_hyper_scalars(const std::map<std::string, double>& scalars) const { restored_options(scalars); }
+
+void SGD::set_hyper_scalars(const std::map<std::string, double>& scalars) { options_ = restored_options(scalars); }
 
 }  // namespace ember::optim

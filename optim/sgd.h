@@ -27,10 +27,13 @@ class SGD : public Optimizer {
  protected:
   std::pair<std::string, std::string> slot_names() const override { return {"momentum_buffer", ""}; }
   std::map<std::string, double> hyper_scalars() const override;
+  void check_hyper_scalars(const std::map<std::string, double>& scalars) const override;
   void set_hyper_scalars(const std::map<std::string, double>& scalars) override;
   bool keeps_step_count() const override { return false; }
 
  private:
+  // The options with the state's values, checked as the constructor checks them.
+  SGDOptions restored_options(const std::map<std::string, double>& scalars) const;
   SGDOptions options_;
 };
 

@@ -406,6 +406,55 @@ TEST_CASE("load_state_dict restores the hyperparameters and checks them", "[opti
   CHECK(adadelta.options().rho_ == 0.5);
 }
 
+// docs/api.md: a value the constructor would refuse is refused, and the options (lr included)
+// stay as they were; so do the state tensors and step counts.
+TEST_CASE("a refused optimizer state changes nothing, the lr included", "[optim]") {
+  TwoParams p(kFloat64);
+  optim::Adam adam({p.a, p.b}, optim::AdamOptions(0.01));
+  p.run(adam, 0, 2);
+  optim::OptimizerState before = adam.state_dict();
+  optim::OptimizerState bad = before;
+  bad.scalars["lr"] = 0.5;
+  bad.scalars["initial_lr"] = 0.5;
+  bad.scalars["0.step"] = 7;
+  bad.tensors["0.exp_avg"] = ones({4, 3}, kFloat64);
+  bad.scalars["beta1"] = 1.5;
+  CHECK_THROWS_WITH(adam.load_state_dict(bad), Catch::Contains("Adam: betas must be in [0, 1)"));
+  CHECK(adam.lr() == 0.01);
+  CHECK(!adam.initial_lr().has_value());
+  CHECK(adam.options().beta1_ == 0.9);
+  optim::OptimizerState after = adam.state_dict();
+  CHECK(after.scalars == before.scalars);
+  CHECK(after.tensors.at("0.exp_avg").to_vector<double>() == before.tensors.at("0.exp_avg").to_vector<double>());
+  bad = before;
+  bad.scalars["lr"] = 0.5;
+  bad.scalars["1.step"] = -1;
+  CHECK_THROWS_WITH(adam.load_state_dict(bad), Catch::Contains("'1.step' must be a whole number >= 0, got -1"));
+  CHECK(adam.lr() == 0.01);
+  bad = before;
+  bad.scalars["lr"] = -0.5;
+  CHECK_THROWS_WITH(adam.load_state_dict(bad), Catch::Contains("learning rate must be >= 0, got -0.5"));
+  CHECK(adam.lr() == 0.01);
+
+  optim::SGD sgd({p.a, p.b}, optim::SGDOptions(0.1).momentum(0.9));
+  bad = sgd.state_dict();
+  bad.scalars["lr"] = 0.5;
+  bad.scalars["nesterov"] = 1.0;
+  bad.scalars["dampening"] = 0.5;
+  CHECK_THROWS_WITH(sgd.load_state_dict(bad), Catch::Contains("SGD: nesterov needs momentum > 0 and dampening == 0"));
+  CHECK((sgd.lr() == 0.1 && !sgd.options().nesterov_ && sgd.options().dampening_ == 0.0));
+
+  optim::Adadelta adadelta({p.a, p.b}, optim::AdadeltaOptions(1.0));
+  bad = adadelta.state_dict();
+  bad.scalars["lr"] = 0.5;
+  bad.scalars["rho"] = 2.0;
+  CHECK_THROWS_WITH(adadelta.load_state_dict(bad), Catch::Contains("Adadelta: rho must be in [0, 1], got 2"));
+  CHECK((adadelta.lr() == 1.0 && adadelta.options().rho_ == 0.9));
+  // check_state_dict throws as load_state_dict would, and a good state passes.
+  CHECK_THROWS_WITH(adadelta.check_state_dict(bad), Catch::Contains("rho must be in [0, 1]"));
+  CHECK_NOTHROW(adam.check_state_dict(before));
+}
+
 TEST_CASE("capturable Adadelta gives the numbers of the default one and counts its steps", "[optim]") {
   for (DType dtype : {kFloat64, kFloat32}) {
     INFO(dtype_name(dtype));
