@@ -143,16 +143,14 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& module, optim::O
     else model[name] = tensor;
   }
   try {
+    // Both parts are checked before either is written: a refused checkpoint leaves the model and
+    // the optimizer as they were (the model's weights are not replaced when the optimizer's fail).
+    module.check_state_dict(model, /*strict=*/true);
+    if (optimizer != nullptr) optimizer->check_state_dict(optim_state);
     module.load_state_dict(model, /*strict=*/true);
+    if (optimizer != nullptr) optimizer->load_state_dict(optim_state);
   } catch (const Error& e) {
     EMBER_FAIL(path, ": ", e.what());
-  }
-  if (optimizer != nullptr) {
-    try {
-      optimizer->load_state_dict(optim_state);
-    } catch (const Error& e) {
-      EMBER_FAIL(path, ": ", e.what());
-    }
   }
   return info;
 }

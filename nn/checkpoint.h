@@ -27,8 +27,9 @@ void save_checkpoint(const std::string& path, const Module& module, const optim:
 
 // Restores the module (strict: every key present, shapes and dtypes equal) and, when given, the
 // optimizer (which must be of the kind that saved it; its lr and initial_lr come back, so a StepLR
-// made before or after loading continues with set_epoch(info.epoch)). Returns the epoch, RNG state
-// and extras; the RNG state is not applied (the caller does, e.g.
+// made before or after loading continues with set_epoch(info.epoch)); both parts are checked before
+// either is written, so a refused checkpoint leaves the module and the optimizer as they were.
+// Returns the epoch, RNG state and extras; the RNG state is not applied (the caller does, e.g.
 // default_generator().set_state(info.generator_state)).
 // The metadata is validated before any tensor data is read: ember.format must be a version this
 // Ember reads (ember-checkpoint-1); ember.epoch an integer in [0, 2^31 - 1]; ember.rng_seed and

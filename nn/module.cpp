@@ -113,8 +113,8 @@ std::map<std::string, Tensor> Module::state_dict() const {
   return out;
 }
 
-void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
-  // Every name, a shared tensor's included (it is then written once per name, in order).
+void Module::check_state_dict(const std::map<std::string, Tensor>& state, bool strict) const {
+  // Every name, a shared tensor's included.
   NamedTensors own;
   collect_parameters("", own);
   collect_buffers("", own);
@@ -130,7 +130,6 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
                   type_name_);
     }
   }
-  NoGradGuard no_grad;
   for (auto& [name, tensor] : own) {
     auto found = state.find(name);
     if (found == state.end()) continue;
@@ -140,8 +139,22 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
                 shape_str(value.sizes()), ", the model has ", shape_str(tensor.sizes()));
     EMBER_CHECK(value.dtype() == tensor.dtype(), "load_state_dict: dtype mismatch for '", name,
                 "': state dict has ", dtype_name(value.dtype()), ", the model has ", dtype_name(tensor.dtype()));
+  }
+}
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool strict) {
+  // Every entry is checked before any is copied: a refused state leaves the module as it was.
+  check_state_dict(state, strict);
+  NamedTensors own;
+  collect_parameters("", own);
+  collect_buffers("", own);
+  NoGradGuard no_grad;
+  // A shared tensor is written once per name, in order.
+  for (auto& [name, tensor] : own) {
+    auto found = state.find(name);
+    if (found == state.end()) continue;
     Tensor target = tensor.detach();
-    target.copy_(value);
+    target.copy_(found->second);
   }
 }
 

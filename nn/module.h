@@ -45,9 +45,12 @@ class Module : public std::enable_shared_from_this<Module> {
 
   // Parameters and buffers by dotted name, every name of a shared tensor included (as PyTorch's);
   // load_state_dict copies values in place and checks that names, shapes and dtypes match
-  // (strict: no missing or unexpected keys).
+  // (strict: no missing or unexpected keys). Every entry is checked before any is copied, so a
+  // refused state leaves the module as it was; check_state_dict throws what loading would, loading
+  // nothing (load_checkpoint checks the model and the optimizer parts before writing either).
   std::map<std::string, Tensor> state_dict() const;
   void load_state_dict(const std::map<std::string, Tensor>& state, bool strict = true);
+  void check_state_dict(const std::map<std::string, Tensor>& state, bool strict = true) const;
 
   const std::string& type_name() const { return type_name_; }
   std::string describe(int indent = 0) const;  // a tree like PyTorch's module printout (also operator<<)

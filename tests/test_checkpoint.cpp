@@ -14,6 +14,7 @@
 #include <ember/data/safetensors.h>
 #include <ember/nn/checkpoint.h>
 #include <ember/nn/mnist_net.h>
+#include <ember/optim/adam.h>
 #include <ember/optim/sgd.h>
 
 #include "support/test_support.h"
@@ -235,6 +236,64 @@ TEST_CASE("checkpoint of a module with a tensor registered twice", "[checkpoint]
   nn::load_checkpoint(path, b, &opt_b);
   CHECK(b.p1.to_vector<float>() == std::vector<float>{0.9f, 0.9f});
   CHECK(b.p2.is_same(b.p1));
+}
+
+// The model and optimizer parts are both checked before either is written: an optimizer part that
+// does not fit no longer leaves the model's weights replaced behind a refused load.
+TEST_CASE("a refused checkpoint leaves the model and the optimizer untouched", "[checkpoint][optim]") {
+  std::string dir = temp_dir();
+  std::string path = dir + "/net.safetensors";
+  Generator g1(11), g2(22);
+  nn::MnistNet a(&g1), b(&g2);
+  optim::Adam opt_a(a.parameters(), optim::AdamOptions(0.01));
+  Tensor x = testing::random_tensor({2, 1, 28, 28}, 5, 0, 1, kFloat32);
+  Tensor y = from_vector(std::vector<int64_t>{0, 1}, {2});
+  train_step(a, opt_a, x, y);
+  nn::save_checkpoint(path, a, &opt_a, 1, {});
+  std::vector<float> b_out = b.forward(x).to_vector<float>();
+  REQUIRE(b_out != a.forward(x).to_vector<float>());
+
+  // An Adam over fewer parameters: the checkpoint's state for parameter 1 has nowhere to go.
+  optim::Adam fewer({b.conv1->weight}, optim::AdamOptions(0.5));
+  CHECK_THROWS_WITH(nn::load_checkpoint(path, b, &fewer), Catch::Contains("unexpected state tensor '1.exp_avg'"));
+  CHECK(b.forward(x).to_vector<float>() == b_out);
+  CHECK(fewer.lr() == 0.5);
+  CHECK(fewer.state_dict().tensors.empty());
+
+  // A hyperparameter Adam refuses.
+  std::string bad_beta = with_metadata(path, dir + "/beta.safetensors", {{"optim.beta1", "1.5"}});
+  optim::Adam opt_b(b.parameters(), optim::AdamOptions(0.5));
+  CHECK_THROWS_WITH(nn::load_checkpoint(bad_beta, b, &opt_b), Catch::Contains("betas must be in [0, 1)"));
+  CHECK(b.forward(x).to_vector<float>() == b_out);
+  CHECK(opt_b.lr() == 0.5);
+
+  // A model part that does not fit (another net) leaves the optimizer as it was.
+  Generator g3(33);
+  nn::Linear other(4, 2, &g3);
+  optim::Adam opt_other(other.parameters(), optim::AdamOptions(0.5));
+  std::vector<float> other_weight = other.weight.to_vector<float>();
+  CHECK_THROWS_WITH(nn::load_checkpoint(path, other, &opt_other), Catch::Contains("load_state_dict: missing key"));
+  CHECK((opt_other.lr() == 0.5 && other.weight.to_vector<float>() == other_weight));
+
+  // The good load still works.
+  nn::load_checkpoint(path, b, &opt_b);
+  CHECK(b.forward(x).to_vector<float>() == a.forward(x).to_vector<float>());
+  CHECK(opt_b.lr() == 0.01);
+}
+
+// A strict load checks every entry before copying any: a mis-shaped later entry leaves the earlier
+// ones as they were.
+TEST_CASE("a refused load_state_dict leaves the module untouched", "[nn]") {
+  Generator g1(1), g2(2);
+  nn::Linear a(3, 2, &g1), b(3, 2, &g2);
+  std::map<std::string, Tensor> state = a.state_dict();
+  state["weight"] = state["weight"].clone();
+  state["bias"] = zeros({5});
+  std::vector<float> before = b.weight.to_vector<float>();
+  CHECK_THROWS_WITH(b.load_state_dict(state), Catch::Contains("size mismatch for 'bias'"));
+  CHECK(b.weight.to_vector<float>() == before);
+  CHECK_THROWS_WITH(b.check_state_dict(state), Catch::Contains("size mismatch for 'bias'"));
+  CHECK_NOTHROW(b.check_state_dict(a.state_dict()));
 }
 
 TEST_CASE("corrupt checkpoints are refused with a clear message", "[checkpoint]") {
