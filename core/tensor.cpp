@@ -224,7 +224,10 @@ Tensor arange(double start, double end, double step, TensorOptions options) {
   std::vector<double> values(n);
   for (int64_t i = 0; i < n; ++i) values[i] = start + i * step;
   Tensor host = from_blob(values.data(), {n}, kFloat64).to(options.dtype);
-  return host.to(options.device);
+  Tensor t = host.to(options.device);
+  // As the other factories: an integer dtype with requires_grad is refused by set_requires_grad.
+  if (options.requires_grad) t.set_requires_grad(true);
+  return t;
 }
 
 Tensor from_blob(const void* host_data, const Shape& sizes, DType dtype, Device device) {

@@ -359,6 +359,18 @@ TEST_CASE("tensor: arange", "[core]") {
   require_error_mentions([] { arange(0, 5, -1); }, {"arange"});
 }
 
+// arange honours with_requires_grad as the other factories do; an integer dtype is refused as
+// zeros refuses it.
+TEST_CASE("tensor: arange with requires_grad, floating dtypes only", "[core]") {
+  Tensor leaf = arange(0, 3, 1, TensorOptions(kFloat64).with_requires_grad());
+  CHECK((leaf.requires_grad() && leaf.is_leaf()));
+  sum(leaf * leaf).backward();
+  CHECK(leaf.grad().to_vector<double>() == std::vector<double>{0, 2, 4});
+  CHECK(!arange(0, 3, 1, kFloat64).requires_grad());
+  require_error_mentions([] { zeros({2}, TensorOptions(kInt64).with_requires_grad()); }, {"floating dtype"});
+  require_error_mentions([] { arange(0, 3, 1, TensorOptions(kInt64).with_requires_grad()); }, {"floating dtype"});
+}
+
 TEST_CASE("tensor: device parsing", "[core]") {
   CHECK(Device("cpu") == kCPU);
   CHECK(Device("cuda") == cuda_device(0));
