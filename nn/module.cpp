@@ -207,6 +207,8 @@ Tensor& Module::register_parameter(const std::string& name, Tensor value, bool r
 
 Tensor& Module::register_buffer(const std::string& name, Tensor value) {
   check_new_name("buffer", name);
+  // Refused here rather than by a later state_dict() or to(), whose error would not name the buffer.
+  EMBER_CHECK(value.defined(), type_name_, ": buffer '", name, "' is undefined");
   buffers_.emplace_back(name, value);
   return buffers_.back().second;
 }

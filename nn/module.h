@@ -59,7 +59,8 @@ class Module : public std::enable_shared_from_this<Module> {
 
  protected:
   // A name may be registered once, as a parameter, a buffer or a submodule: a second registration
-  // of a name this module already uses throws (PyTorch: "attribute '...' already exists").
+  // of a name this module already uses throws (PyTorch: "attribute '...' already exists"), and so
+  // does an undefined parameter or buffer (unlike PyTorch, which takes None for either).
   Tensor& register_parameter(const std::string& name, Tensor value, bool requires_grad = true);
   Tensor& register_buffer(const std::string& name, Tensor value);
   template <typename M>

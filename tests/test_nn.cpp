@@ -65,6 +65,8 @@ class Registers : public nn::Module {
   void add(const std::string& kind, const std::string& name) {
     if (kind == "parameter") register_parameter(name, zeros({1}));
     else if (kind == "buffer") register_buffer(name, zeros({1}));
+    else if (kind == "undefined parameter") register_parameter(name, Tensor());
+    else if (kind == "undefined buffer") register_buffer(name, Tensor());
     else register_module(name, kind == "null" ? nullptr : std::make_shared<nn::Linear>(2, 2));
   }
 };
@@ -298,4 +300,13 @@ TEST_CASE("register_module, register_parameter and register_buffer refuse a name
   CHECK_THROWS_WITH(Registers("module", "parameter", "fc.x"), Catch::Contains("submodule names must be non-empty"));
   CHECK_THROWS_WITH(Registers("module", "parameter", ""), Catch::Contains("submodule names must be non-empty"));
   CHECK_THROWS_WITH(Registers("null", "parameter", "y"), Catch::Contains("submodule 'y' is null"));
+}
+
+// An undefined buffer or parameter is refused at registration, naming the module and the tensor
+// (not later by state_dict() or to() with an error that names neither).
+TEST_CASE("register_buffer and register_parameter refuse an undefined tensor", "[nn]") {
+  CHECK_THROWS_WITH(Registers("undefined buffer", "parameter", "b"),
+                    Catch::Contains("Registers: buffer 'b' is undefined"));
+  CHECK_THROWS_WITH(Registers("undefined parameter", "buffer", "p"),
+                    Catch::Contains("Registers: parameter 'p' is undefined"));
 }
