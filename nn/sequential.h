@@ -1,5 +1,6 @@
 // nn::Sequential: submodules named "0", "1", ...; forward feeds each one's output to the next.
 #pragma once
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <vector>
@@ -15,7 +16,8 @@ class Sequential : public Module {
   void push_back(std::shared_ptr<Module> module);
   Tensor forward(const Tensor& input) override;
   size_t size() const { return modules_.size(); }
-  const std::shared_ptr<Module>& operator[](size_t i) const { return modules_.at(i); }
+  // The i-th module; a negative i counts from the end, as PyTorch's seq[-1].
+  const std::shared_ptr<Module>& operator[](int64_t i) const;
 
  private:
   std::vector<std::shared_ptr<Module>> modules_;

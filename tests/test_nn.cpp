@@ -195,6 +195,18 @@ TEST_CASE("Sequential names, chains and describes", "[nn]") {
   CHECK_THROWS_WITH(seq.push_back(nullptr), Catch::Contains("null module"));
 }
 
+// An index out of range is an ember::Error naming it and the size (it was std::out_of_range); a
+// negative one counts from the end, as in PyTorch.
+TEST_CASE("Sequential indexing, negative indices and out of range", "[nn]") {
+  nn::Sequential seq{std::make_shared<nn::Flatten>(), std::make_shared<nn::ReLU>()};
+  CHECK(seq[-1] == seq[1]);
+  CHECK(seq[-2] == seq[0]);
+  CHECK_THROWS_WITH(seq[2], Catch::Contains("Sequential: index 2 is out of range for 2 modules"));
+  CHECK_THROWS_WITH(seq[seq.size()], Catch::Contains("index 2 is out of range"));
+  CHECK_THROWS_WITH(seq[-3], Catch::Contains("Sequential: index -3 is out of range for 2 modules"));
+  CHECK_THROWS_AS(nn::Sequential()[0], Error);
+}
+
 TEST_CASE("zero_grad keeps gradient storage or drops it", "[nn]") {
   nn::Linear fc(3, 2);
   Tensor x = testing::random_tensor({4, 3}, 5, -1, 1, kFloat32);
