@@ -74,7 +74,7 @@ NamedTensors Module::named_buffers(bool recurse) const {
 
 void Module::train(bool on) {
   training_ = on;
-  for (auto& child : children_) child.second->train(on);
+  for (auto& child : children_) child.second->train(on);  // virtual: a child's override runs
 }
 
 void Module::to(Device device) {

@@ -33,7 +33,9 @@ class Module : public std::enable_shared_from_this<Module> {
   NamedTensors named_buffers(bool recurse = true) const;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
 
-  void train(bool on = true);
+  // Virtual, as libtorch's: eval() and a parent's train()/eval() reach a subclass's override (which
+  // should call Module::train(on) so that its own flag and its children follow).
+  virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
 

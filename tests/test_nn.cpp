@@ -207,6 +207,29 @@ TEST_CASE("Sequential indexing, negative indices and out of range", "[nn]") {
   CHECK_THROWS_AS(nn::Sequential()[0], Error);
 }
 
+// train() is virtual, as in libtorch: a child's override runs when a parent's train() or eval()
+// recurses, and eval() on the module itself goes through it too.
+TEST_CASE("train is virtual, a parent's eval reaches a child's override", "[nn]") {
+  struct Counting : nn::Module {
+    Counting() : nn::Module("Counting") {}
+    void train(bool on = true) override {
+      calls.push_back(on);
+      nn::Module::train(on);
+    }
+    std::vector<bool> calls;
+  };
+  auto child = std::make_shared<Counting>();
+  nn::Sequential parent{std::make_shared<nn::ReLU>(), child};
+  parent.eval();
+  CHECK(child->calls == std::vector<bool>{false});
+  CHECK(!child->is_training());
+  parent.train();
+  CHECK(child->calls == std::vector<bool>{false, true});
+  nn::Module& base = *child;
+  base.eval();
+  CHECK(child->calls == std::vector<bool>{false, true, false});
+}
+
 TEST_CASE("zero_grad keeps gradient storage or drops it", "[nn]") {
   nn::Linear fc(3, 2);
   Tensor x = testing::random_tensor({4, 3}, 5, -1, 1, kFloat32);
