@@ -16,7 +16,11 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
 DistributedSampler::DistributedSampler(int64_t num_samples, int64_t rank, int64_t world_size, bool shuffle,
                                        uint64_t seed, bool drop_last)
     : num_samples_(num_samples), rank_(rank), world_size_(world_size), shuffle_(shuffle), seed_(seed) {
-  EMBER_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "DistributedSampler: rank ", rank,
+  // world_size first: with PyTorch's order (num_replicas before rank) a 0 rank lands here, and a rank
+  // error would blame the wrong argument.
+  EMBER_CHECK(world_size >= 1, "DistributedSampler: world_size must be >= 1, got ", world_size,
+              " (the arguments are num_samples, rank, world_size)");
+  EMBER_CHECK(rank >= 0 && rank < world_size, "DistributedSampler: rank ", rank,
               " is not in [0, world_size = ", world_size, ")");
   EMBER_CHECK(num_samples >= 0, "DistributedSampler: num_samples must be >= 0, got ", num_samples);
   per_rank_ = drop_last ? num_samples / world_size : (num_samples + world_size - 1) / world_size;

@@ -189,6 +189,11 @@ TEST_CASE("DistributedSampler shards are disjoint, cover the data and agree acro
   data::DistributedSampler ordered(5, 1, 2, false);
   CHECK(ordered.indices() == std::vector<int64_t>{1, 3, 0});  // order 0..4 padded with 0
   CHECK_THROWS_WITH(data::DistributedSampler(5, 2, 2), Catch::Contains("rank 2"));
+  // PyTorch's order (num_replicas, rank) by mistake: the world size of 0 is named, not the rank.
+  CHECK_THROWS_WITH(data::DistributedSampler(5, 3, 0),
+                    Catch::Contains("DistributedSampler: world_size must be >= 1, got 0") &&
+                        !Catch::Contains("rank 3"));
+  CHECK_THROWS_WITH(data::DistributedSampler(5, 0, -2), Catch::Contains("world_size must be >= 1, got -2"));
 }
 
 TEST_CASE("DataLoader with a DistributedSampler serves this rank's shard", "[data]") {
