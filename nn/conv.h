@@ -11,10 +11,8 @@ namespace ember::nn {
 using Size2 = std::array<int64_t, 2>;
 
 struct Conv2dOptions {
-  Conv2dOptions(int64_t in_channels, int64_t out_channels, int64_t kernel)
-      : Conv2dOptions(in_channels, out_channels, Size2{kernel, kernel}) {}
-  Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2 kernel)
-      : in_channels(in_channels), out_channels(out_channels), kernel_size(kernel) {}
+  Conv2dOptions(int64_t in, int64_t out, int64_t kernel) : Conv2dOptions(in, out, Size2{kernel, kernel}) {}
+  Conv2dOptions(int64_t in, int64_t out, Size2 kernel) : in_channels(in), out_channels(out), kernel_size(kernel) {}
   Conv2dOptions& stride(int64_t s) { params.stride = {s, s}; return *this; }
   Conv2dOptions& padding(int64_t p) { params.padding = {p, p}; return *this; }
   Conv2dOptions& dilation(int64_t d) { params.dilation = {d, d}; return *this; }

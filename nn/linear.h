@@ -6,7 +6,7 @@
 namespace ember::nn {
 
 struct LinearOptions {
-  LinearOptions(int64_t in_features, int64_t out_features) : in_features(in_features), out_features(out_features) {}
+  LinearOptions(int64_t in, int64_t out) : in_features(in), out_features(out) {}
   LinearOptions& bias(bool on) { with_bias = on; return *this; }
   int64_t in_features;
   int64_t out_features;
