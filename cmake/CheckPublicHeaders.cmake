@@ -15,7 +15,7 @@ foreach(header ${headers})
   string(MAKE_C_IDENTIFIER "${header}" stem)
   set(source "${WORK_DIR}/${stem}.cpp")
   file(WRITE "${source}" "#include <ember/${header}>\n#include <ember/${header}>  // include guard\nint main() { return 0; }\n")
-  execute_process(COMMAND "${CXX}" -std=c++17 -Wall -Wextra -Werror -fsyntax-only -I "${include_dir}" "${source}"
+  execute_process(COMMAND "${CXX}" -std=c++17 -Wall -Wextra -Wpedantic -Wshadow -Werror -fsyntax-only -I "${include_dir}" "${source}"
                   RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE output)
   if(NOT result EQUAL 0)
     message(SEND_ERROR "public header ${header} does not compile on its own with ${CXX}:\n${output}")
