@@ -73,6 +73,10 @@ DistEnv DistEnv::from_environment() {
   EMBER_CHECK(e.world_size >= 1 && e.world_size <= kMaxWorldSize, "dist: world size must be in [1, ", kMaxWorldSize,
               "], got ", e.world_size);
   EMBER_CHECK(e.rank < e.world_size, "dist: rank ", e.rank, " is outside a world of size ", e.world_size);
+  // The local rank picks the GPU: one past the node's ranks would share or miss a device.
+  EMBER_CHECK(e.local_rank < e.local_world_size && e.local_world_size <= e.world_size, "dist: local rank ",
+              e.local_rank, " with ", e.local_world_size, " ranks on this node (world size ", e.world_size,
+              ") is inconsistent: the local rank must be below the local world size, at most the world size");
   if (const char* a = env("MASTER_ADDR")) e.master_addr = a;
   if (const char* p = env("MASTER_PORT")) {
     int port = parse_int("MASTER_PORT", p);

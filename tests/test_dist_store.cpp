@@ -270,6 +270,15 @@ TEST_CASE("dist env: torchrun, Open MPI and Slurm variables", "[dist]") {
   ::setenv("RANK", "4", 1);
   ::setenv("WORLD_SIZE", "4", 1);
   CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("outside a world of size 4"));
+  ::setenv("RANK", "1", 1);
+  ::setenv("LOCAL_RANK", "2", 1);
+  ::setenv("LOCAL_WORLD_SIZE", "2", 1);
+  CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("local rank 2 with 2 ranks on this node"));
+  ::setenv("LOCAL_RANK", "0", 1);
+  ::setenv("LOCAL_WORLD_SIZE", "8", 1);
+  CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("inconsistent"));
+  ::unsetenv("LOCAL_RANK");
+  ::unsetenv("LOCAL_WORLD_SIZE");
   ::setenv("RANK", "x", 1);
   CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("not a non-negative integer"));
   ::setenv("RANK", "0", 1);
