@@ -82,7 +82,7 @@ void write_file_atomically(const std::string& path, const std::function<void(con
   const fs::path target = link_target(path);
   const std::string tmp = temporary_beside(target);
   // The new file gets the mode of the one it replaces (a 0600 checkpoint stays private), else what
-  // open() would give a new file (0666 less the umask). The temporary starts at 0600 either way, so
+  // open() would give a new file (0666 less the umask). A replacement's temporary starts at 0600, so
   // it is never wider than the final mode; a stale one (a crashed run of this pid) is replaced.
   struct stat existing {};
   const bool replaces = ::stat(target.c_str(), &existing) == 0 && S_ISREG(existing.st_mode);

@@ -61,12 +61,13 @@ class Gunzip {
   }
 
  private:
-  // After a member's end: another member follows (its 0x1f8b magic), or the file ends; anything
-  // else is refused rather than ignored.
+  // After a member's end: another member follows (its 0x1f8b magic), or the file ends, possibly
+  // in zero bytes (tape-style padding, which gunzip and Python's gzip accept); anything else is
+  // refused rather than ignored.
   void next_member() {
     size_t consumed = fed_ - stream_.avail_in;
     size_t rest = in_.size() - consumed;
-    if (rest == 0) {
+    if (std::all_of(in_.begin() + static_cast<std::ptrdiff_t>(consumed), in_.end(), [](uint8_t b) { return b == 0; })) {
       finished_ = true;
       return;
     }

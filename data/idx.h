@@ -1,7 +1,7 @@
 // The IDX format of the MNIST files: a big-endian header (magic 0x000008NN: unsigned bytes, NN
 // dims; then one u32 per dim) followed by exactly prod(dims) bytes. Files may be gzip-compressed
 // (detected by the 0x1f8b magic, not by the name), also as several concatenated gzip members
-// (RFC 1952); bytes after the last member that do not start another one are refused.
+// (RFC 1952); bytes after the last member other than zero padding are refused.
 #pragma once
 #include <cstdint>
 #include <string>

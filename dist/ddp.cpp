@@ -18,8 +18,8 @@ struct DistributedDataParallel::Reducer {
   };
 
   // Where an iteration stands: a forward outside no_sync() arms the reducer, the first gradient
-  // of its backward starts the reduction, and the end of that backward finishes it.
-  enum class Phase { Idle, Armed, Reducing, Reduced };
+  // of its backward starts the reduction, and the end of that backward finishes it (back to Idle).
+  enum class Phase { Idle, Armed, Reducing };
 
   std::vector<std::string> names;
   TensorList params;
@@ -80,10 +80,12 @@ struct DistributedDataParallel::Reducer {
     std::lock_guard<std::mutex> lock(mutex);
     used[i] = true;
     zero_attached[i] = false;
-    if (phase == Phase::Idle) return;  // no_sync(), no_grad or a backward of no DDP forward
-    EMBER_CHECK(phase != Phase::Reduced && !ready[i], "DistributedDataParallel: parameter '", names[i],
-                "' received a second gradient after its forward (backward twice with retain_graph, or two "
-                "losses backpropagated separately?); run one backward per forward, summing the losses first");
+    // Not armed (no_sync(), no_grad, or no DDP forward since the last reduction: a second backward,
+    // say of a regulariser, after this iteration's reduction): the gradient stays local, as in PyTorch.
+    if (phase == Phase::Idle) return;
+    EMBER_CHECK(!ready[i], "DistributedDataParallel: parameter '", names[i], "' received a second gradient before "
+                "this iteration's reduction finished (did the previous backward throw, or a backward run inside "
+                "another?)");
     if (phase == Phase::Armed) {
       // The first gradient of this backward: finish the reduction when the backward ends.
       phase = Phase::Reducing;
@@ -155,7 +157,7 @@ struct DistributedDataParallel::Reducer {
     }
     std::vector<std::shared_ptr<Work>> works;
     for (Bucket& b : buckets) works.push_back(b.work);
-    phase = Phase::Reduced;
+    phase = Phase::Idle;
     lock.unlock();
     for (auto& w : works) {
       if (w) w->wait();

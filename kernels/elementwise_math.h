@@ -26,8 +26,9 @@ template <typename T> struct Tanh { T s; EMBER_HOST_DEVICE T operator()(T x) con
 template <typename T> struct Pow { T s; EMBER_HOST_DEVICE T operator()(T x) const { return std::pow(x, s); } };
 template <typename T> struct AddScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x + s; } };
 template <typename T> struct MulScalar { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x * s; } };
-// NaN stays NaN through abs and both clamps, as in PyTorch (x < s is false for a NaN x).
-template <typename T> struct Abs { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x < T(0) ? -x : x; } };
+// NaN stays NaN through abs and both clamps, as in PyTorch (x < s is false for a NaN x); fabs clears
+// the sign bit, so abs(-0) is +0.
+template <typename T> struct Abs { T s; EMBER_HOST_DEVICE T operator()(T x) const { return std::fabs(x); } };
 template <typename T> struct ClampMin { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x < s ? s : x; } };
 template <typename T> struct ClampMax { T s; EMBER_HOST_DEVICE T operator()(T x) const { return x > s ? s : x; } };
 // x / s, not x * (1 / s): the reciprocal's rounding would be 1 ulp off a third of the time.

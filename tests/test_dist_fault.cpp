@@ -151,9 +151,15 @@ TEST_CASE("dist launcher: ember-run stops the started workers when it cannot sta
     std::remove((dir + "/pid-" + std::to_string(rank)).c_str());
   }
   ::rmdir(dir.c_str());
+  // A worker still alive is still our `sleep 30` (a pid reused by another process is not ours to kill).
+  auto is_our_sleep = [](pid_t pid) {
+    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string argv0;
+    return std::getline(cmdline, argv0, '\0') && argv0.find("sleep") != std::string::npos;
+  };
   std::vector<pid_t> alive;
   for (pid_t pid : pids) {
-    if (::kill(pid, 0) == 0) alive.push_back(pid);
+    if (::kill(pid, 0) == 0 && is_our_sleep(pid)) alive.push_back(pid);
   }
   for (pid_t pid : alive) ::kill(pid, SIGKILL);  // a failing run leaves nothing behind either
   CHECK(results[0].exit_code == 1);

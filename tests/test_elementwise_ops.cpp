@@ -170,6 +170,7 @@ TEST_CASE("abs and clamp: values, NaN, gradcheck away from the kinks, the gradie
   CHECK(std::vector<double>(a.begin(), a.end() - 1) == std::vector<double>{2.0, 0.5, 0.0, 0.5, 2.0});
   CHECK(std::vector<double>(c.begin(), c.end() - 1) == std::vector<double>{-0.5, -0.5, 0.0, 0.5, 1.0});
   CHECK(std::isnan(a.back()));
+  CHECK(!std::signbit(abs(from_vector<double>({-0.0}, {1})).item()));  // +0, as torch.abs
   CHECK(std::isnan(c.back()));
   // torch: d|x|/dx = 0 at 0; a clamp passes the gradient at its bound (-0.5 here) and inside.
   sum(abs(v)).backward();

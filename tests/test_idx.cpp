@@ -211,7 +211,7 @@ TEST_CASE("IDX gzip files of several concatenated members read as one stream", "
 TEST_CASE("IDX gzip files refuse trailing garbage and streams longer than the header declares", "[data]") {
   std::string dir = temp_dir();
   std::vector<uint8_t> whole = concat(idx_header(data::kIdxLabelsMagic, {10}), std::vector<uint8_t>(10, 3));
-  for (std::vector<uint8_t> tail : {std::vector<uint8_t>{'j', 'u', 'n', 'k'}, std::vector<uint8_t>(512, 0),
+  for (std::vector<uint8_t> tail : {std::vector<uint8_t>{'j', 'u', 'n', 'k'}, std::vector<uint8_t>{0, 0, 7, 0},
                                     std::vector<uint8_t>{0x1f}}) {
     INFO(tail.size());
     write_bytes(dir + "/tail.gz", concat(gzip_member(whole), tail));
@@ -220,6 +220,10 @@ TEST_CASE("IDX gzip files refuse trailing garbage and streams longer than the he
                           Catch::Contains(std::to_string(tail.size()) + " bytes after member 1"));
     CHECK_THROWS_WITH(data::read_file_maybe_gzip(dir + "/tail.gz"), Catch::Contains("trailing garbage"));
   }
+  // Zero padding after the last member (tape-style) is accepted, as gunzip and Python's gzip do.
+  write_bytes(dir + "/padded.gz", concat(gzip_member(whole), std::vector<uint8_t>(512, 0)));
+  CHECK(data::read_idx(dir + "/padded.gz", data::kIdxLabelsMagic).to_vector<uint8_t>() ==
+        std::vector<uint8_t>(10, 3));
   // An (empty) member cut short after a complete one.
   std::vector<uint8_t> second = gzip_member({});
   second.resize(second.size() - 5);

@@ -35,10 +35,11 @@ std::vector<BenchCase> build_cases(const CaseOptions& options) {
   }
   for (auto& [family, builder] : remaining) builder(options, cases);
   // Sizes that map to one shape (small --sizes round up to a whole row, plane or parameter list, and
-  // --sizes may repeat) would time the same workload twice: keep the first of each kernel and shape.
-  std::set<std::pair<std::string, std::string>> seen;
+  // --sizes may repeat) would time the same workload twice: keep the first of each kernel, shape and
+  // size (the shape alone is not enough: an optimizer case's "16 params" holds any total size).
+  std::set<std::tuple<std::string, std::string, int64_t>> seen;
   cases.erase(std::remove_if(cases.begin(), cases.end(),
-                             [&](const BenchCase& c) { return !seen.insert({c.name, c.shape}).second; }),
+                             [&](const BenchCase& c) { return !seen.insert({c.name, c.shape, c.size}).second; }),
               cases.end());
   return cases;
 }

@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
       w.readers.emplace_back(prefix_lines, out_pipe[0], STDOUT_FILENO, prefix, &w.closed_us[0]);
       pending_fds[0] = -1;  // the reader closes it
       w.readers.emplace_back(prefix_lines, err_pipe[0], STDERR_FILENO, prefix, &w.closed_us[1]);
-    } catch (const std::system_error& e) {  // no thread left (EAGAIN): the worker is stopped with the others
+    } catch (const std::exception& e) {  // no thread left (EAGAIN) or memory: the worker is stopped with the others
       for (int fd : pending_fds) {
         if (fd >= 0) ::close(fd);
       }
@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
     for (auto& w : workers) {
       if (!w.running) continue;
       ::kill(-w.pid, sig);
-      w.signals_sent |= uint64_t{1} << sig;
+      if (sig < 64) w.signals_sent |= uint64_t{1} << sig;
     }
   };
   int running = 0;
@@ -411,7 +411,8 @@ int main(int argc, char** argv) {
       if (error) {
         time = std::min(time, error->time_us);
       } else if (w.signals_sent == 0 ||
-                 (WIFSIGNALED(w.status) && (w.signals_sent & (uint64_t{1} << WTERMSIG(w.status))) == 0)) {
+                 (WIFSIGNALED(w.status) && WTERMSIG(w.status) < 64 &&
+                  (w.signals_sent & (uint64_t{1} << WTERMSIG(w.status))) == 0)) {
         time -= kSeenLateUs;
       }
       if (first == nullptr || time < first_time) {

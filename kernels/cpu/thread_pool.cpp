@@ -137,8 +137,13 @@ void set_num_threads(int n) {
   n = std::max(1, n);
   EMBER_CHECK(n <= kMaxThreads, "set_num_threads(", n, "): at most ", kMaxThreads, " CPU threads");
   first_request.store(n);  // a pool not made yet starts with n threads, not with the default's
-  ThreadPool& p = pool();
-  if (p.size() != n) p.resize(n);
+  try {
+    ThreadPool& p = pool();
+    if (p.size() != n) p.resize(n);
+  } catch (...) {
+    first_request.store(0);  // a pool that could not be made with n is made with the default next time
+    throw;
+  }
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

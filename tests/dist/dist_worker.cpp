@@ -9,7 +9,8 @@
 // gradient) --partly-used (rank 0 alone uses it) --find-unused --single (one process, no DDP, the
 // reference) --eval (the module in eval mode) --zero-after-forward (zero_grad(set_to_none) between
 // forward and backward) --no-finalize (never calls DDP's finalize()) --collective-after-backward
-// (an all_reduce of its own right after each backward) --fault-rank R --fault-step S (that rank
+// (an all_reduce of its own right after each backward) --regularise (then a second backward, of
+// 1e-3 * sum(fc1_weight^2), outside DDP) --fault-rank R --fault-step S (that rank
 // SIGKILLs itself at step S) --error-rank R --error-step S (that rank throws "injected error" at
 // step S) --exit-delay-ms MS (the --error-rank waits that long after its error before it exits, so
 // that a peer failing because of it exits first) --step-sleep-ms MS --timeout SECONDS. With DDP
@@ -220,6 +221,8 @@ int run_train(const dist::DistEnv& env, const std::map<std::string, std::string>
         if (flags.count("zero-after-forward")) model->zero_grad(/*set_to_none=*/true);
         out.backward(mse_grad(out, y, 1.0 / static_cast<double>(accumulate)));
         if (pg && flags.count("collective-after-backward")) pg->all_reduce(full({3}, rank, TensorOptions(kFloat64)));
+        // A second, local backward after the reduction (the same on every rank: the weights agree).
+        if (flags.count("regularise")) (sum(model->w1 * model->w1) * 1e-3).backward();
       }
     }
     if (ddp && !flags.count("no-finalize")) ddp->finalize();

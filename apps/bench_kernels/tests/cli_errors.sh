@@ -131,17 +131,19 @@ assert "\ufffd" in d["command"] and d["results"][0]["kernel"] == "binary_add", d
   ;;
 sizes)
   # The size column is what was measured, and sizes that give one shape are measured once:
-  # --sizes 3 is one row of 10 classes, 16 parameters of 1 element, one 32x32 plane.
-  run --device cpu --filter cross_entropy_fwd_c10 sgd_update max_pool2d_relu_fwd --sizes 3 7 --repeats 1 --warmup 0 \
-    --json "$tmp/sizes.json"
+  # --sizes 3 is one row of 10 classes, 16 parameters of 1 element, one 32x32 plane; 4096 and 65536
+  # are two workloads of 16 parameters each (the shape label alone does not tell them apart).
+  run --device cpu --filter cross_entropy_fwd_c10 sgd_update max_pool2d_relu_fwd --sizes 3 7 4096 65536 \
+    --repeats 1 --warmup 0 --json "$tmp/sizes.json"
   if [ "$code" -ne 0 ] || ! python3 - "$tmp/sizes.json" <<'PY'
 import json, sys
 rows = [(r["kernel"], r["shape"], r["size"]) for r in json.load(open(sys.argv[1]))["results"]]
-assert len(rows) == len(set((k, s) for k, s, _ in rows)), rows
+assert len(rows) == len(set(rows)), rows
+assert len([r for r in rows if r[:2] == ("sgd_update", "16 params")]) == 3, rows
 assert ("cross_entropy_fwd_c10", "[1, 10]", 10) in rows, rows
 assert ("sgd_update", "16 params", 16) in rows, rows
 assert ("max_pool2d_relu_fwd", "[1, 1, 32, 32]", 1024) in rows, rows
-assert len([r for r in rows if r[0] == "cross_entropy_fwd_c10"]) == 1, rows
+assert len([r for r in rows if r[:2] == ("cross_entropy_fwd_c10", "[1, 10]")]) == 1, rows
 PY
   then
     fail "sizes-measured-once: exit $code"; cat "$tmp/out" "$tmp/err"
