@@ -193,7 +193,10 @@ Tensor Tensor::expand(const Shape& new_sizes) const {
                 " for ", str(), " (-1 keeps an existing dim only)");
   for (int64_t i = 0; i < dim(); ++i)
     if (target[lead + i] == -1) target[lead + i] = sizes()[i];
-  Tensor view = ops::broadcast_view(*this, target, "expand");
+  // Always a new view: broadcast_view hands back the tensor itself for an unchanged shape, and
+  // recording on it would give the input (a leaf, say) the expand's grad_fn, a cycle.
+  Tensor view = target == sizes() ? detail::make_view(*this, sizes(), strides(), offset())
+                                  : ops::broadcast_view(*this, target, "expand");
   Shape input_sizes = sizes();
   return record_view(*this, view, "ExpandBackward", [input_sizes](const Tensor& g) { return sum_to(g, input_sizes); });
 }

@@ -196,6 +196,15 @@ TEST_CASE("autograd: a node writing its incoming gradient in place does not leak
   CHECK(w.grad().item() == 3.0);
 }
 
+TEST_CASE("autograd: expand to the same shape is a new view, the input stays a leaf", "[autograd]") {
+  Tensor x = leaf({1.0, 2.0});
+  Tensor y = x.expand({2});
+  CHECK(x.is_leaf());
+  CHECK(!y.is_same(x));
+  sum(y * y).backward();
+  check_values(x.grad(), {2.0, 4.0});
+}
+
 TEST_CASE("autograd: a second backward through a freed graph fails", "[autograd]") {
   Tensor x = leaf({1.0, 2.0});
   Tensor loss = sum(x * x);
