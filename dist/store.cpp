@@ -124,12 +124,15 @@ bool parse_request(const uint8_t* p, size_t n, Request& req) {
 
 namespace detail {
 
-int connect_tcp(const std::string& host, uint16_t port) {
+int connect_tcp(const std::string& host, uint16_t port, std::string* why) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* result = nullptr;
-  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &result) != 0) return -1;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &result); rc != 0) {
+    if (why) *why = "cannot resolve '" + host + "': " + ::gai_strerror(rc);
+    return -1;
+  }
   int fd = -1;
   for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
     fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
@@ -139,6 +142,7 @@ int connect_tcp(const std::string& host, uint16_t port) {
       rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
     } while (rc != 0 && errno == EINTR);
     if (rc == 0) break;
+    if (why) *why = std::string("connect: ") + std::strerror(errno);
     ::close(fd);
     fd = -1;
   }
@@ -491,11 +495,15 @@ TCPStore::~TCPStore() {
 void TCPStore::connect_with_retry(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   auto delay = std::chrono::milliseconds(10);
+  // A name that does not resolve yet is retried too: a cluster's DNS may learn rank 0's host after
+  // the other ranks start. The last attempt's failure goes into the error.
+  std::string last_failure;
   for (;;) {
-    fd_ = detail::connect_tcp(host_, port_);
+    fd_ = detail::connect_tcp(host_, port_, &last_failure);
     if (fd_ >= 0) break;
     EMBER_CHECK(Clock::now() < deadline, "TCPStore: could not reach the store at ", host_, ":", port_, " within ",
-                timeout.count() / 1000.0, " s (is rank 0 running, and are MASTER_ADDR/MASTER_PORT right?)");
+                timeout.count() / 1000.0, " s (last attempt: ", last_failure,
+                "; is rank 0 running, and are MASTER_ADDR/MASTER_PORT right?)");
     std::this_thread::sleep_for(delay);
     delay = std::min(delay * 2, std::chrono::milliseconds(500));
   }

@@ -108,8 +108,8 @@ class PrefixStore {
 
 namespace detail {
 // Socket helpers shared with the tests (which speak raw bytes to the server).
-// Connects to host:port once; returns -1 on failure.
-int connect_tcp(const std::string& host, uint16_t port);
+// Connects to host:port once; returns -1 on failure, with *why (when given) saying what failed.
+int connect_tcp(const std::string& host, uint16_t port, std::string* why = nullptr);
 // Full-loop writes and reads that handle EINTR and partial transfers; the read fails (false) on
 // EOF, error or when the deadline passes.
 bool write_all(int fd, const void* data, size_t size);
