@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <optional>
@@ -117,6 +118,16 @@ uint64_t metadata_number(const nn::CheckpointInfo& info, const std::string& key,
   return value;
 }
 
+// The shortest decimal text that reads back as exactly v ("0.7", not "0.69999999999999996"): for
+// messages, the settings compared across ranks, and the values kept in checkpoints.
+std::string exact_text(double v) {
+  char buffer[32];
+  for (int digits = 1;; ++digits) {
+    std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
+    if (digits >= 17 || std::strtod(buffer, nullptr) == v) return buffer;
+  }
+}
+
 // PyTorch-style resume: the run continues the checkpoint's optimizer (its kind, hyperparameters and
 // the schedule from its initial lr; the StepLR gamma that train_mnist keeps beside them). An
 // optimizer flag given on the command line that says otherwise is refused rather than half applied.
@@ -134,13 +145,6 @@ Options resumed_options(const Options& o) {
                     "): a resumed run continues the checkpoint's optimizer settings; drop " + flag +
                     " or start a new run");
   };
-  auto text = [](double v) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.17g", v);
-    std::string shortest = buffer;
-    std::snprintf(buffer, sizeof buffer, "%g", v);
-    return std::stod(buffer) == v ? std::string(buffer) : shortest;
-  };
   auto type = meta.find("optim.type");
   if (type != meta.end()) {
     std::string kind = type->second;
@@ -154,19 +158,19 @@ Options resumed_options(const Options& o) {
   // the flag's lr stays the base, as load_state_dict falls back to the lr the optimizer was made with).
   std::optional<double> initial_lr = number("optim.initial_lr");
   if (initial_lr) {
-    if (o.given.count("--lr") && o.lr != *initial_lr) refuse("--lr", text(o.lr), text(*initial_lr));
+    if (o.given.count("--lr") && o.lr != *initial_lr) refuse("--lr", exact_text(o.lr), exact_text(*initial_lr));
     run.lr = *initial_lr;
   }
   if (run.optimizer == "sgd") {
     if (std::optional<double> momentum = number("optim.momentum")) {
       if (o.given.count("--momentum") && o.momentum != *momentum) {
-        refuse("--momentum", text(o.momentum), text(*momentum));
+        refuse("--momentum", exact_text(o.momentum), exact_text(*momentum));
       }
       run.momentum = *momentum;
     }
   }
   if (std::optional<double> gamma = number("train_mnist.gamma")) {
-    if (o.given.count("--gamma") && o.gamma != *gamma) refuse("--gamma", text(o.gamma), text(*gamma));
+    if (o.given.count("--gamma") && o.gamma != *gamma) refuse("--gamma", exact_text(o.gamma), exact_text(*gamma));
     run.gamma = *gamma;
   }
   return run;
@@ -176,11 +180,6 @@ Options resumed_options(const Options& o) {
 // number of steps or evaluations: Gloo aborts the process on mismatched message sizes) or train
 // another model. Each rank compares its own with rank 0's through the store, before any collective.
 void check_same_settings_as_rank0(dist::ProcessGroup& pg, const Options& o, int start_epoch) {
-  auto number = [](double v) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.17g", v);
-    return std::string(text);
-  };
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"--batch-size", std::to_string(o.batch_size)},
       {"--per-rank-batch", o.per_rank_batch ? "on" : "off"},
@@ -188,9 +187,9 @@ void check_same_settings_as_rank0(dist::ProcessGroup& pg, const Options& o, int 
       {"--epochs", std::to_string(o.epochs)},
       {"--limit-train", std::to_string(o.limit_train)},
       {"--log-interval", std::to_string(o.log_interval)},
-      {"--lr", number(o.lr)},
-      {"--momentum", number(o.momentum)},
-      {"--gamma", number(o.gamma)},
+      {"--lr", exact_text(o.lr)},
+      {"--momentum", exact_text(o.momentum)},
+      {"--gamma", exact_text(o.gamma)},
       {"--optimizer", o.optimizer},
       {"--seed", std::to_string(o.seed)},
       {"--dataset", o.dataset},
@@ -359,8 +358,7 @@ int run_training(const Options& flags, const char* argv0) {
   std::vector<profiler::KernelStats> profile;
 
   MetricsLog log(o, device.str(), world);
-  char gamma_text[32];  // the schedule's gamma, kept in checkpoints beside the optimizer's lr and initial lr
-  std::snprintf(gamma_text, sizeof gamma_text, "%.17g", o.gamma);
+  const std::string gamma_text = exact_text(o.gamma);  // kept in checkpoints beside the optimizer's lrs
   // Until here (the rendezvous, loading) a signal stops the process at once: nothing to save.
   stop_cleanly_on_signals();
   for (int epoch = start_epoch + 1; epoch <= o.epochs && !stop_requested; ++epoch) {
