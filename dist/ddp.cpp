@@ -45,10 +45,15 @@ struct DistributedDataParallel::Reducer {
     return b.buffer.narrow(0, offset, params[i].numel()).view(params[i].sizes());
   }
 
+  // Whether .grad of parameter i is its slot of the bucket (checked from the addresses: this runs in
+  // every gradient hook, and making the view to compare with would allocate).
   bool attached(size_t i) const {
     const Tensor grad = params[i].grad();
-    return grad.defined() && grad.storage() == buckets[bucket_of[i]].buffer.storage() &&
-           grad.data_ptr() == grad_view(i).data_ptr();
+    const Bucket& b = buckets[bucket_of[i]];
+    const auto* slot = static_cast<const char*>(b.buffer.data_ptr()) +
+                       b.offsets[slot_of[i]] * static_cast<int64_t>(element_size(b.buffer.dtype()));
+    return grad.defined() && grad.storage() == b.buffer.storage() && grad.data_ptr() == slot &&
+           grad.sizes() == params[i].sizes();
   }
 
   // Makes .grad of parameter i a view into its bucket again (after zero_grad(set_to_none) or a
